@@ -1,0 +1,134 @@
+"""Profiles, device choice, seeding, run-directory paths and the progress-bar switch.
+
+Each notebook's ``parameters`` cell takes its defaults from ``PROFILES[profile]``; anything passed
+explicitly (papermill ``-p``, the ``cardigan`` command) wins.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # tests and CI: the whole sequence in a few minutes on a 2-core CPU
+    "smoke": {"image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1},
+    # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
+    "quick": {"image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10},
+    # research on a GPU, paper scale
+    "full": {"image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200},
+}
+"""Per-profile defaults. ``n_patients`` is the number of phantom patients generated."""
+
+DATASETS = ("phantom-mri", "phantom-echo", "acdc", "camus")
+
+DATA_ENV = {"acdc": "CARDIGAN_ACDC_DIR", "camus": "CARDIGAN_CAMUS_DIR"}
+"""Environment variables that point the kit at the official downloads."""
+
+
+def profile_params(profile: str, **overrides: Any) -> dict[str, Any]:
+    """The defaults of ``profile`` with ``overrides`` (those not None) applied on top.
+
+    Args:
+        profile: one of ``PROFILES``.
+        **overrides: explicit values; ``None`` means "use the profile's".
+
+    Returns:
+        A new dict of parameters.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    params = dict(PROFILES[profile])
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return params
+
+
+def get_device(device: str | None = None):
+    """The torch device to train on: CUDA if present, else Apple MPS, else CPU.
+
+    Args:
+        device: force one (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); None picks the best.
+
+    Returns:
+        A ``torch.device``.
+    """
+    import torch
+
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (all devices) and return a NumPy generator of that seed.
+
+    Args:
+        seed: the seed.
+
+    Returns:
+        ``np.random.default_rng(seed)`` for code that takes an explicit generator.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def dataset_dir(dataset: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """Where a real dataset lives: ``data_dir`` if given, else its environment variable.
+
+    Args:
+        dataset: ``"acdc"`` or ``"camus"`` (phantoms need no folder and give None).
+        data_dir: an explicit folder, wins over the environment.
+
+    Returns:
+        The folder, or None for phantoms.
+
+    Raises:
+        FileNotFoundError: a real dataset with neither ``data_dir`` nor its variable set.
+    """
+    if dataset.startswith("phantom"):
+        return None
+    if data_dir:
+        return Path(data_dir).expanduser()
+    var = DATA_ENV.get(dataset)
+    if var and os.environ.get(var):
+        return Path(os.environ[var]).expanduser()
+    raise FileNotFoundError(
+        f"dataset {dataset!r} needs its folder: pass data_dir=... or set {var} "
+        "(see README: 'Using the official ACDC / CAMUS downloads')"
+    )
+
+
+def progress_enabled() -> bool:
+    """Whether progress bars are shown: off when ``CARDIGAN_PROGRESS=0``.
+
+    Returns:
+        True unless the environment switches bars off (tqdm.auto ignores TQDM_DISABLE).
+    """
+    return os.environ.get("CARDIGAN_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def progress(iterable=None, *, enabled: bool = True, **kwargs):
+    """``tqdm.auto.tqdm`` honouring the kit's switch (:func:`progress_enabled`).
+
+    Args:
+        iterable: what to iterate over.
+        enabled: False hides this bar whatever the switch says.
+        **kwargs: passed to tqdm (``desc``, ``total``, ``leave`` ...).
+
+    Returns:
+        A tqdm instance.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not (enabled and progress_enabled()), **kwargs)

@@ -1,0 +1,98 @@
+"""The data layer: readers of the official layouts, the built-in phantoms, slices and the cache.
+
+Every reader returns :class:`~cardigan_utils.data.case.Case` records in the kit's label
+convention (see ``case.py``). :func:`load_cases` is the one entry point the notebooks use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import DATASETS, dataset_dir
+from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache
+from .case import LABELS, Case, DataError
+
+__all__ = [
+    "Case",
+    "DataError",
+    "LABELS",
+    "SliceCache",
+    "SliceDataset",
+    "build_cache",
+    "cache_dir",
+    "load_cache",
+    "load_cases",
+    "prepare_cache",
+]
+
+
+def load_cases(
+    dataset: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    n_patients: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+    progress: bool = True,
+) -> list[Case]:
+    """Load a dataset as Cases.
+
+    Args:
+        dataset: ``"phantom-mri"``, ``"phantom-echo"``, ``"acdc"`` or ``"camus"``.
+        data_dir: folder of a real dataset (else its environment variable, see README).
+        n_patients: phantoms: how many to generate (required); real data: keep the first n.
+        seed: phantom seed.
+        split: real data: the official split to read (``"training"`` ...), None for all.
+        progress: show a progress bar.
+
+    Returns:
+        A list of Cases.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if dataset.startswith("phantom"):
+        from .phantom import phantom_cases
+
+        if not n_patients:
+            raise ValueError("phantom datasets need n_patients (the profile gives one)")
+        return phantom_cases(dataset, n_patients, seed=seed)
+    root = dataset_dir(dataset, data_dir)
+    if dataset == "acdc":
+        from .acdc import list_acdc_patients, read_acdc
+
+        ids = [p.name for p in list_acdc_patients(root, split=split)][:n_patients]
+        return read_acdc(root, split=split, patients=ids, progress=progress)
+    from .camus import list_camus_patients, read_camus
+
+    ids = [p.name for p in list_camus_patients(root, split=split)][:n_patients]
+    return read_camus(root, split=split, patients=ids)
+
+
+def prepare_cache(
+    dataset: str,
+    *,
+    run_dir: str | os.PathLike,
+    image_size: int,
+    data_dir: str | os.PathLike | None = None,
+    n_patients: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> SliceCache:
+    """Load ``dataset`` and build (or reuse) its slice cache in ``run_dir``.
+
+    Args:
+        dataset: see :func:`load_cases`.
+        run_dir: the run directory.
+        image_size: slice side.
+        data_dir: folder of a real dataset.
+        n_patients: see :func:`load_cases`.
+        seed: phantom seed and split seed.
+        progress: show progress bars.
+
+    Returns:
+        The :class:`SliceCache`.
+    """
+    out = cache_dir(run_dir, dataset, image_size)
+    cases = load_cases(dataset, data_dir=data_dir, n_patients=n_patients, seed=seed, progress=progress)
+    return build_cache(cases, out, image_size=image_size, seed=seed, overwrite=True, progress=progress)

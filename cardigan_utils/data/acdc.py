@@ -1,0 +1,205 @@
+"""Reader (and writer) of the official ACDC layout.
+
+``<root>/{training,testing}/patientXXX/Info.cfg`` (ED, ES, Group, Height, Weight, NbFrame) and
+``patientXXX_frameYY.nii.gz`` + ``patientXXX_frameYY_gt.nii.gz`` for the ED and ES frames.
+Labels are already the kit's MRI convention: 0 background, 1 RV, 2 MYO, 3 LV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .case import PHASES, Case, DataError, check_labels
+from .imageio import load_nifti, save_nifti
+
+INFO_KEYS = ("ED", "ES", "Group", "Height", "NbFrame", "Weight")
+
+
+def parse_cfg(path: Path) -> dict[str, object]:
+    """Parse an ACDC/CAMUS ``Key: value`` file; numbers become int or float.
+
+    Args:
+        path: the cfg file.
+
+    Returns:
+        ``{key: value}``.
+
+    Raises:
+        DataError: the file is missing or a line is not ``Key: value``.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: missing; every patient folder of the official download has one, extract it again")
+    info: dict[str, object] = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip():
+            raise DataError(f"{path}, line {n}: {line.strip()[:40]!r} is not 'Key: value'; restore the original file")
+        value = value.strip()
+        for cast in (int, float):
+            try:
+                info[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            info[key.strip()] = value
+    return info
+
+
+def _find_patients(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("patient[0-9][0-9][0-9]") if p.is_dir())
+
+
+def list_acdc_patients(root: str | Path, *, split: str | None = None) -> list[Path]:
+    """The patient folders under an ACDC download.
+
+    Args:
+        root: the folder holding ``training/`` and/or ``testing/``, or one of those folders.
+        split: ``"training"``, ``"testing"`` or None for both (when ``root`` holds them).
+
+    Returns:
+        Sorted patient folders.
+
+    Raises:
+        DataError: no patient folder found (names what was looked for).
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder; point data_dir / CARDIGAN_ACDC_DIR at the ACDC download")
+    if split not in (None, "training", "testing"):
+        raise ValueError(f"split must be 'training', 'testing' or None, not {split!r}")
+    direct = _find_patients(root)
+    if direct:
+        return direct if split in (None, root.name) else []
+    splits = [split] if split else ["training", "testing"]
+    found = [p for s in splits for p in _find_patients(root / s)]
+    if not found:
+        raise DataError(
+            f"{root}: no ACDC patient folders (looked for patientXXX/ in it and in "
+            f"{', '.join(s + '/' for s in splits)}); point it at the unpacked ACDC download"
+        )
+    return found
+
+
+def _frame_path(patient_dir: Path, frame: int, gt: bool) -> Path:
+    return patient_dir / f"{patient_dir.name}_frame{frame:02d}{'_gt' if gt else ''}.nii.gz"
+
+
+def read_acdc_patient(patient_dir: str | Path, *, phases: tuple[str, ...] = PHASES) -> list[Case]:
+    """Read the ED and ES frames of one ACDC patient with their ground truth.
+
+    Args:
+        patient_dir: a ``patientXXX`` folder.
+        phases: which of ``("ED", "ES")`` to read.
+
+    Returns:
+        One Case per phase: image float32 (X, Y, Z), label uint8, spacing from the header (mm).
+
+    Raises:
+        DataError: missing Info.cfg or frame, unreadable file, image/label mismatch, bad labels.
+    """
+    patient_dir = Path(patient_dir)
+    info = parse_cfg(patient_dir / "Info.cfg")
+    cases = []
+    for phase in phases:
+        if phase not in info:
+            raise DataError(f"{patient_dir / 'Info.cfg'}: no '{phase}:' line; restore the original file")
+        frame = int(info[phase])
+        img_path, gt_path = _frame_path(patient_dir, frame, False), _frame_path(patient_dir, frame, True)
+        image, img_affine, zooms = load_nifti(img_path)
+        label, gt_affine, _ = load_nifti(gt_path)
+        if image.ndim != 3:
+            raise DataError(f"{img_path}: expected a 3-D frame, got shape {image.shape}; use the frameYY files, not the 4-D cine")
+        if image.shape != label.shape:
+            raise DataError(f"{gt_path}: shape {label.shape} differs from its image {image.shape}; pair each frame with its own _gt")
+        if not np.allclose(img_affine, gt_affine, atol=1e-3):
+            raise DataError(f"{gt_path}: affine differs from its image's; the ground truth is not aligned with {img_path.name}")
+        if not np.allclose(label, np.round(label)):
+            raise DataError(f"{gt_path}: label values are not integers; is this an image instead of a _gt file?")
+        label = np.round(label).astype(np.int64)
+        check_labels(label, source=str(gt_path))
+        cases.append(
+            Case(
+                image=np.asarray(image, dtype=np.float32),
+                label=label.astype(np.uint8),
+                spacing=tuple(zooms[:3]),
+                patient_id=patient_dir.name,
+                phase=phase,
+                modality="mri",
+                dataset="acdc",
+                meta={**{k: info[k] for k in INFO_KEYS if k in info}, "frame": frame, "image_path": str(img_path)},
+            )
+        )
+    return cases
+
+
+def read_acdc(
+    root: str | Path,
+    *,
+    split: str | None = None,
+    patients: list[str] | None = None,
+    phases: tuple[str, ...] = PHASES,
+    progress: bool = True,
+) -> list[Case]:
+    """Read an ACDC download (or a subset of it).
+
+    Args:
+        root: see :func:`list_acdc_patients`.
+        split: ``"training"``, ``"testing"`` or None for both.
+        patients: keep only these ids (``["patient001", ...]``); unknown ids raise.
+        phases: which phases to read.
+        progress: show a progress bar.
+
+    Returns:
+        A list of Cases, patients in order, ED before ES.
+    """
+    from ..config import progress as bar
+
+    dirs = list_acdc_patients(root, split=split)
+    if patients is not None:
+        by_name = {d.name: d for d in dirs}
+        missing = [p for p in patients if p not in by_name]
+        if missing:
+            raise DataError(f"{root}: patients {missing[:5]} not found; available e.g. {sorted(by_name)[:3]}")
+        dirs = [by_name[p] for p in patients]
+    return [c for d in bar(dirs, desc="ACDC", enabled=progress) for c in read_acdc_patient(d, phases=phases)]
+
+
+def write_acdc_patient(cases: list[Case], out_dir: str | Path, *, nb_frames: int | None = None) -> Path:
+    """Write the ED/ES Cases of one patient in the ACDC layout (Info.cfg + frames + _gt).
+
+    Used to put the built-in phantom on disk so that the ACDC reader runs on realistic files.
+
+    Args:
+        cases: MRI Cases of one patient (one per phase).
+        out_dir: the split folder (``.../training``); ``patient_id/`` is created in it.
+        nb_frames: NbFrame for Info.cfg (default: ES frame + 8).
+
+    Returns:
+        The patient folder.
+    """
+    if not cases or len({c.patient_id for c in cases}) != 1:
+        raise ValueError("write_acdc_patient needs the Cases of exactly one patient")
+    pid = cases[0].patient_id
+    patient_dir = Path(out_dir) / pid
+    patient_dir.mkdir(parents=True, exist_ok=True)
+    frames = {"ED": 1, "ES": 10}
+    for c in cases:
+        frames[c.phase] = int(c.meta.get("frame", frames[c.phase]))
+        save_nifti(_frame_path(patient_dir, frames[c.phase], False), c.image.astype(np.float32), c.spacing)
+        save_nifti(_frame_path(patient_dir, frames[c.phase], True), c.label.astype(np.uint8), c.spacing)
+    meta = cases[0].meta
+    info = {
+        "ED": frames["ED"],
+        "ES": frames["ES"],
+        "Group": meta.get("group", meta.get("Group", "NOR")),
+        "Height": float(meta.get("height", meta.get("Height", 170.0))),
+        "NbFrame": nb_frames or frames["ES"] + 8,
+        "Weight": float(meta.get("weight", meta.get("Weight", 70.0))),
+    }
+    (patient_dir / "Info.cfg").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
+    return patient_dir

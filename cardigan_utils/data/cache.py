@@ -1,0 +1,316 @@
+"""The slice cache: every 2-D slice of a dataset at one size, on disk, split by patient.
+
+``<run_dir>/cache/<dataset>_<size>/`` holds
+
+- ``images.npy`` float32 (N, S, S) in [0, 1] and ``labels.npy`` uint8 (N, S, S),
+- ``slices.csv``: one row per slice (patient_id, phase, view, slice_index, slice_pos, split, ...),
+- ``cases.csv``: one row per Case with structure volumes (ml) at the source resolution,
+- ``manifest.json``: what was built and how (dataset, size, fov, split fractions, seed, counts).
+
+The folder is written under a temporary name and renamed at the end, so a cache either exists
+whole or not at all. Later notebooks load it in seconds with :func:`load_cache`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..config import progress as bar
+from .case import LABELS, Case
+from .slices import DEFAULT_FOV_MM, case_slices
+
+SPLITS = ("train", "val", "test")
+
+
+def split_patients(
+    patients: list[str],
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    strata: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Assign each patient to train / val / test, never splitting a patient.
+
+    Patients are shuffled with ``seed`` within each stratum (e.g. ACDC pathology group, phantom
+    vendor), then dealt out so every stratum is represented in each split in proportion.
+
+    Args:
+        patients: patient ids.
+        val_fraction: share of patients for validation.
+        test_fraction: share of patients held out for testing.
+        seed: shuffling seed.
+        strata: optional ``{patient_id: stratum}``.
+
+    Returns:
+        ``{patient_id: split}``.
+    """
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError("val_fraction and test_fraction must be >= 0 and leave patients for training")
+    rng = np.random.default_rng(seed)
+    strata = strata or {}
+    groups: dict[str, list[str]] = {}
+    for p in sorted(set(patients)):
+        groups.setdefault(str(strata.get(p, "")), []).append(p)
+    # One ordering of all patients, stratum by stratum interleaved, so that taking the first
+    # n_test for test and the next n_val for validation draws from every stratum.
+    ordered: list[tuple[float, str]] = []
+    for members in groups.values():
+        members = list(rng.permutation(members))
+        ordered += [((i + rng.random()) / len(members), p) for i, p in enumerate(members)]
+    ordered.sort()
+    n = len(ordered)
+    n_test = int(round(test_fraction * n))
+    n_val = int(round(val_fraction * n))
+    if n >= 3:
+        n_test = max(n_test, 1) if test_fraction > 0 else 0
+        n_val = max(n_val, 1) if val_fraction > 0 else 0
+    out = {}
+    for i, (_, p) in enumerate(ordered):
+        out[p] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return out
+
+
+@dataclass
+class SliceCache:
+    """A loaded slice cache.
+
+    Attributes:
+        images: float32 (N, S, S), memory-mapped.
+        labels: uint8 (N, S, S), memory-mapped.
+        slices: one row per slice.
+        cases: one row per Case (volumes in ml).
+        manifest: how it was built.
+        path: its folder.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    slices: pd.DataFrame
+    cases: pd.DataFrame
+    manifest: dict[str, Any]
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def indices(self, split: str | None = None, **where: Any) -> np.ndarray:
+        """Row indices of the slices in ``split`` (all if None) matching ``where`` columns.
+
+        Args:
+            split: ``"train"``, ``"val"``, ``"test"`` or None.
+            **where: column=value filters, e.g. ``phase="ED"``.
+
+        Returns:
+            int array of row indices.
+        """
+        mask = np.ones(len(self.slices), bool)
+        if split is not None:
+            if split not in SPLITS:
+                raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+            mask &= (self.slices["split"] == split).to_numpy()
+        for column, value in where.items():
+            mask &= (self.slices[column] == value).to_numpy()
+        return np.flatnonzero(mask)
+
+
+def cache_dir(run_dir: str | Path, dataset: str, image_size: int) -> Path:
+    """Where the cache of ``dataset`` at ``image_size`` lives inside ``run_dir``.
+
+    Args:
+        run_dir: the run directory.
+        dataset: dataset name.
+        image_size: slice side.
+
+    Returns:
+        ``run_dir/cache/<dataset>_<image_size>``.
+    """
+    return Path(run_dir) / "cache" / f"{dataset}_{image_size}"
+
+
+def build_cache(
+    cases: Iterable[Case],
+    out_dir: str | Path,
+    *,
+    image_size: int,
+    fov_mm: float | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SliceCache:
+    """Slice, normalise and split ``cases`` and write them as a slice cache.
+
+    If ``out_dir`` already holds a cache built with the same parameters it is loaded instead;
+    one built with other parameters raises unless ``overwrite``.
+
+    Args:
+        cases: Cases of one dataset (all of one modality).
+        out_dir: cache folder (see :func:`cache_dir`).
+        image_size: slice side (64, 128, 256).
+        fov_mm: square field of view in mm (MRI); None uses the modality default.
+        val_fraction: share of patients for validation.
+        test_fraction: share of patients held out for testing.
+        seed: split seed.
+        overwrite: rebuild even if a cache with other parameters exists.
+        progress: show a progress bar.
+
+    Returns:
+        The loaded :class:`SliceCache`.
+    """
+    out_dir = Path(out_dir)
+    cases = list(cases)
+    if not cases:
+        raise ValueError("build_cache got no cases")
+    modalities = {c.modality for c in cases}
+    if len(modalities) != 1:
+        raise ValueError(f"a cache holds one modality, got {sorted(modalities)}")
+    modality = modalities.pop()
+    fov = fov_mm if fov_mm is not None else DEFAULT_FOV_MM[modality]
+    params = {
+        "dataset": cases[0].dataset,
+        "modality": modality,
+        "image_size": int(image_size),
+        "fov_mm": fov,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "case_keys": sorted(c.key for c in cases),
+    }
+    manifest_path = out_dir / "manifest.json"
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if {k: old.get(k) for k in params} == params:
+            return load_cache(out_dir)
+        if not overwrite:
+            raise FileExistsError(f"{out_dir} holds a cache built with other parameters; pass overwrite=True to rebuild it")
+
+    start = time.perf_counter()
+    strata = {c.patient_id: str(c.meta.get("Group", c.meta.get("group", c.meta.get("vendor", "")))) for c in cases}
+    split_of = split_patients(list(strata), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, strata=strata)
+    images, labels, rows, case_rows = [], [], [], []
+    names = LABELS[modality]
+    for case in bar(cases, desc=f"cache {params['dataset']} {image_size}px", enabled=progress):
+        s = case_slices(case, image_size=image_size, fov_mm=fov)
+        n_z = case.image.shape[2]
+        images.append(s.images)
+        labels.append(s.labels)
+        for i, z in enumerate(s.slice_index):
+            rows.append(
+                {
+                    "patient_id": case.patient_id,
+                    "phase": case.phase,
+                    "view": case.view or "",
+                    "slice_index": int(z),
+                    # 0 at the first slice of the volume (ACDC: base), 1 at the last (apex)
+                    "slice_pos": float(z / (n_z - 1)) if n_z > 1 else 0.5,
+                    "split": split_of[case.patient_id],
+                    "group": str(case.meta.get("Group", case.meta.get("group", ""))),
+                    "vendor": str(case.meta.get("vendor", "")),
+                    "spacing_mm": s.spacing[0],
+                    **{f"area_{names[k]}": float((s.labels[i] == k).sum()) * s.spacing[0] * s.spacing[1] for k in (1, 2, 3)},
+                }
+            )
+        case_rows.append(
+            {
+                "patient_id": case.patient_id,
+                "phase": case.phase,
+                "view": case.view or "",
+                "split": split_of[case.patient_id],
+                "group": str(case.meta.get("Group", case.meta.get("group", ""))),
+                "vendor": str(case.meta.get("vendor", "")),
+                "n_slices": n_z,
+                "spacing_x": case.spacing[0],
+                "spacing_y": case.spacing[1],
+                "spacing_z": case.spacing[2],
+                **{f"volume_{names[k]}_ml": case.volume_ml(k) for k in (1, 2, 3)},
+            }
+        )
+
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "images.npy", np.concatenate(images).astype(np.float32))
+    np.save(tmp / "labels.npy", np.concatenate(labels).astype(np.uint8))
+    pd.DataFrame(rows).to_csv(tmp / "slices.csv", index=False)
+    pd.DataFrame(case_rows).to_csv(tmp / "cases.csv", index=False)
+    counts = pd.DataFrame(rows).groupby("split")["patient_id"].agg(["nunique", "size"])
+    manifest = {
+        **params,
+        "labels": {str(k): v for k, v in names.items()},
+        "n_slices": len(rows),
+        "n_cases": len(cases),
+        "patients": {s: int(counts.loc[s, "nunique"]) if s in counts.index else 0 for s in SPLITS},
+        "slices": {s: int(counts.loc[s, "size"]) if s in counts.index else 0 for s in SPLITS},
+        "build_seconds": round(time.perf_counter() - start, 2),
+        "kit_version": __version__,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return load_cache(out_dir)
+
+
+def load_cache(path: str | Path) -> SliceCache:
+    """Open a slice cache written by :func:`build_cache` (arrays are memory-mapped).
+
+    Args:
+        path: the cache folder.
+
+    Returns:
+        A :class:`SliceCache`.
+
+    Raises:
+        FileNotFoundError: no complete cache there (says which notebook builds it).
+    """
+    path = Path(path)
+    if not (path / "manifest.json").exists():
+        raise FileNotFoundError(f"{path}: no slice cache here; run notebooks/01_datasets.ipynb (or `cardigan run`) first")
+    return SliceCache(
+        images=np.load(path / "images.npy", mmap_mode="r"),
+        labels=np.load(path / "labels.npy", mmap_mode="r"),
+        slices=pd.read_csv(path / "slices.csv", keep_default_na=False),
+        cases=pd.read_csv(path / "cases.csv", keep_default_na=False),
+        manifest=json.loads((path / "manifest.json").read_text()),
+        path=path,
+    )
+
+
+class SliceDataset:
+    """A torch-style Dataset over one split of a :class:`SliceCache`.
+
+    Items are dicts: ``image`` float32 tensor (1, S, S), ``label`` int64 tensor (S, S), ``index``.
+
+    Args:
+        cache: the loaded cache.
+        split: ``"train"``, ``"val"``, ``"test"`` or None for all slices.
+        indices: explicit row indices instead of ``split``.
+    """
+
+    def __init__(self, cache: SliceCache, *, split: str | None = "train", indices: np.ndarray | None = None) -> None:
+        self.cache = cache
+        self.indices = np.asarray(indices) if indices is not None else cache.indices(split)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        j = int(self.indices[i])
+        return {
+            "image": torch.from_numpy(np.array(self.cache.images[j], np.float32))[None],
+            "label": torch.from_numpy(np.array(self.cache.labels[j], np.int64)),
+            "index": j,
+        }

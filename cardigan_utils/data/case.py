@@ -1,0 +1,98 @@
+"""The one record type every reader returns, the label conventions, and the data error.
+
+Label conventions (one per modality, converted at the reader):
+
+- cine-MRI (ACDC order): 0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity.
+- echo (CAMUS order): 0 background, 1 LV cavity, 2 LV myocardium, 3 left atrium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+LABELS = {
+    "mri": {0: "background", 1: "RV", 2: "MYO", 3: "LV"},
+    "echo": {0: "background", 1: "LV", 2: "MYO", 3: "LA"},
+}
+"""Class index -> short structure name, per modality."""
+
+PHASES = ("ED", "ES")
+
+
+class DataError(ValueError):
+    """Bad input data, with a one-line message that names the file and the fix."""
+
+
+@dataclass
+class Case:
+    """One patient at one phase (and, for echo, one view).
+
+    Attributes:
+        image: float32 array (X, Y, Z); Z is 1 for 2-D echo images.
+        label: uint8 array, same shape as ``image``, values in the modality's convention.
+        spacing: voxel size in mm, (sx, sy, sz).
+        patient_id: e.g. ``"patient001"``.
+        phase: ``"ED"`` or ``"ES"``.
+        modality: ``"mri"`` or ``"echo"``.
+        view: ``None`` for MRI, ``"2CH"`` or ``"4CH"`` for echo.
+        dataset: dataset name (``"acdc"``, ``"camus"``, ``"phantom-mri"``, ...).
+        meta: anything else the source provides (group, height, weight, vendor, paths...).
+    """
+
+    image: np.ndarray
+    label: np.ndarray
+    spacing: tuple[float, float, float]
+    patient_id: str
+    phase: str
+    modality: str
+    view: str | None = None
+    dataset: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.image.shape != self.label.shape:
+            raise DataError(
+                f"{self.patient_id} {self.phase}: image shape {self.image.shape} != label shape "
+                f"{self.label.shape}; give the image and its own ground truth"
+            )
+        if self.phase not in PHASES:
+            raise DataError(f"{self.patient_id}: phase {self.phase!r} is not one of {PHASES}")
+        if self.modality not in LABELS:
+            raise DataError(f"{self.patient_id}: modality {self.modality!r} is not one of {tuple(LABELS)}")
+
+    @property
+    def key(self) -> str:
+        """A unique name: ``patient001_ED`` or ``patient0001_2CH_ED``."""
+        parts = [self.patient_id] + ([self.view] if self.view else []) + [self.phase]
+        return "_".join(parts)
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in millilitres."""
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def volume_ml(self, label_value: int) -> float:
+        """Volume of one structure in millilitres (area in mm^2 / 1000 for 2-D echo)."""
+        return float((self.label == label_value).sum()) * self.voxel_ml
+
+
+def check_labels(label: np.ndarray, *, source: str, allowed: tuple[int, ...] = (0, 1, 2, 3)) -> None:
+    """Raise DataError if ``label`` is empty or has values outside ``allowed``.
+
+    Args:
+        label: integer label array.
+        source: the file it came from, named in the message.
+        allowed: the convention's class indices.
+    """
+    values = np.unique(label)
+    bad = [int(v) for v in values if v not in allowed]
+    if bad:
+        raise DataError(
+            f"{source}: label values {bad} are outside the convention {list(allowed)}; "
+            "is this a ground-truth file of the right dataset (M&Ms and others need their reader)?"
+        )
+    if values.max(initial=0) == 0:
+        raise DataError(f"{source}: the label map is empty (background only); remove the case or fix its ground truth")

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real ACDC folder (from CARDIGAN_ACDC_DIR) and small synthetic cases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardigan_utils.data.case import Case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def acdc_dir() -> Path:
+    """The real ACDC training folder; the test is skipped, saying why, when it is not set."""
+    value = os.environ.get("CARDIGAN_ACDC_DIR", "")
+    if not value or not Path(value).is_dir():
+        pytest.skip(
+            "real ACDC data not available: set CARDIGAN_ACDC_DIR to the ACDC training folder "
+            "(CI and `make test` use ../shared/data/ACDC/training)"
+        )
+    return Path(value)
+
+
+def disk_case(*, phase: str = "ED", pid: str = "patient001", shape=(40, 48, 4), spacing=(1.5, 1.5, 10.0), radius=8) -> Case:
+    """A small MRI case: an LV disc, a myocardial ring and an RV crescent in every slice."""
+    x, y = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    cx, cy = shape[0] / 2, shape[1] / 2
+    r = np.hypot(x - cx, y - cy)
+    lab2d = np.zeros(shape[:2], np.uint8)
+    lab2d[r < radius + 3] = 2
+    lab2d[r < radius] = 3
+    rv = (np.hypot(x - cx + radius + 4, y - cy) < radius) & (lab2d == 0)
+    lab2d[rv] = 1
+    label = np.repeat(lab2d[..., None], shape[2], axis=2)
+    rng = np.random.default_rng(0)
+    image = (np.choose(label, [20.0, 200.0, 60.0, 220.0]) + rng.normal(0, 5, shape)).astype(np.float32)
+    return Case(image=image, label=label, spacing=spacing, patient_id=pid, phase=phase, modality="mri", dataset="test",
+                meta={"frame": 1 if phase == "ED" else 9, "Group": "NOR"})

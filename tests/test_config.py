@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import torch
+
+from cardigan_utils import config
+
+
+def test_profiles_have_the_shared_names():
+    for name, params in config.PROFILES.items():
+        assert {"image_size", "batch_size", "max_epochs", "n_patients"} <= set(params), name
+
+
+def test_profile_params_overrides_win_and_none_is_ignored():
+    p = config.profile_params("smoke", batch_size=3, max_epochs=None)
+    assert p["batch_size"] == 3
+    assert p["max_epochs"] == config.PROFILES["smoke"]["max_epochs"]
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        config.profile_params("fast")
+
+
+def test_set_seed_makes_torch_and_numpy_repeat():
+    rng = config.set_seed(5)
+    a = (rng.random(3), torch.rand(3), np.random.rand(2))
+    rng = config.set_seed(5)
+    b = (rng.random(3), torch.rand(3), np.random.rand(2))
+    for u, v in zip(a, b):
+        assert np.allclose(np.asarray(u), np.asarray(v))
+
+
+def test_get_device_defaults_and_forcing():
+    assert config.get_device("cpu").type == "cpu"
+    assert config.get_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_dataset_dir_prefers_argument_then_env(monkeypatch, tmp_path):
+    assert config.dataset_dir("phantom-mri") is None
+    monkeypatch.setenv("CARDIGAN_ACDC_DIR", str(tmp_path))
+    assert config.dataset_dir("acdc") == tmp_path
+    assert config.dataset_dir("acdc", "/x") == config.Path("/x")
+    monkeypatch.delenv("CARDIGAN_ACDC_DIR")
+    with pytest.raises(FileNotFoundError, match="CARDIGAN_ACDC_DIR"):
+        config.dataset_dir("acdc")
+
+
+def test_progress_switch(monkeypatch):
+    monkeypatch.setenv("CARDIGAN_PROGRESS", "0")
+    assert config.progress(range(3)).disable
+    monkeypatch.setenv("CARDIGAN_PROGRESS", "1")
+    assert not config.progress(range(3)).disable
+    assert config.progress(range(3), enabled=False).disable
