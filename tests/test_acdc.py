@@ -5,7 +5,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from cardigan_utils.data.acdc import list_acdc_patients, parse_cfg, read_acdc, read_acdc_patient, write_acdc_patient
+from cardigan_utils.data.acdc import list_acdc_patients, read_acdc, read_acdc_patient, write_acdc_patient
 from cardigan_utils.data.case import DataError
 from conftest import disk_case
 
@@ -46,15 +46,15 @@ def test_wrong_folder(tmp_path):
 
 def test_missing_info_cfg(fake_acdc):
     (fake_acdc / "patient001" / "Info.cfg").unlink()
-    with pytest.raises(DataError, match=r"patient001/Info\.cfg: missing"):
+    with pytest.raises(DataError, match=r"patient001/Info\.cfg: file not found; every ACDC patient folder has one"):
         read_acdc_patient(fake_acdc / "patient001")
 
 
 def test_malformed_info_cfg(fake_acdc):
     (fake_acdc / "patient001" / "Info.cfg").write_text("ED 1\nES: 9\n")
-    with pytest.raises(DataError, match="line 1: 'ED 1' is not 'Key: value'"):
+    with pytest.raises(DataError, match="line 1: malformed line 'ED 1'; expected 'Key: value'"):
         read_acdc_patient(fake_acdc / "patient001")
-    assert parse_cfg(fake_acdc / "patient002" / "Info.cfg")["Height"] == 170.0
+    assert read_acdc_patient(fake_acdc / "patient002")[0].meta["Height"] == 170.0
 
 
 def test_missing_frame(fake_acdc):

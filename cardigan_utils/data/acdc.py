@@ -12,42 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .case import PHASES, Case, DataError, check_labels
-from .imageio import load_nifti, save_nifti
+from .imageio import load_nifti, read_cfg, save_nifti
 
 INFO_KEYS = ("ED", "ES", "Group", "Height", "NbFrame", "Weight")
-
-
-def parse_cfg(path: Path) -> dict[str, object]:
-    """Parse an ACDC/CAMUS ``Key: value`` file; numbers become int or float.
-
-    Args:
-        path: the cfg file.
-
-    Returns:
-        ``{key: value}``.
-
-    Raises:
-        DataError: the file is missing or a line is not ``Key: value``.
-    """
-    if not path.is_file():
-        raise DataError(f"{path}: missing; every patient folder of the official download has one, extract it again")
-    info: dict[str, object] = {}
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key.strip():
-            raise DataError(f"{path}, line {n}: {line.strip()[:40]!r} is not 'Key: value'; restore the original file")
-        value = value.strip()
-        for cast in (int, float):
-            try:
-                info[key.strip()] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            info[key.strip()] = value
-    return info
 
 
 def _find_patients(root: Path) -> list[Path]:
@@ -103,7 +70,9 @@ def read_acdc_patient(patient_dir: str | Path, *, phases: tuple[str, ...] = PHAS
         DataError: missing Info.cfg or frame, unreadable file, image/label mismatch, bad labels.
     """
     patient_dir = Path(patient_dir)
-    info = parse_cfg(patient_dir / "Info.cfg")
+    info = read_cfg(
+        patient_dir / "Info.cfg", missing_hint="every ACDC patient folder has one, extract the patient folder again"
+    )
     cases = []
     for phase in phases:
         if phase not in info:

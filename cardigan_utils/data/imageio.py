@@ -7,6 +7,8 @@ one-line DataError naming the file, instead of a traceback from deep inside the 
 from __future__ import annotations
 
 import gzip
+import math
+import re
 import zlib
 from pathlib import Path
 
@@ -14,6 +16,54 @@ import nibabel as nib
 import numpy as np
 
 from .case import DataError
+
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+def _typed(text: str) -> int | float | str:
+    """'14' -> 14, '57.3' -> 57.3, anything else stays a string."""
+    if _INT_RE.match(text):
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+def read_cfg(path: str | Path, *, missing_hint: str = "extract the patient folder again") -> dict[str, int | float | str]:
+    """Parse an ACDC ``Info.cfg`` or CAMUS ``Info_<view>.cfg`` file of ``Key: value`` lines.
+
+    Args:
+        path: the cfg file; blank lines and ``#`` comments are ignored.
+        missing_hint: the fix named when the file is missing.
+
+    Returns:
+        ``{key: value}`` in file order, values typed: int, float or str.
+
+    Raises:
+        DataError: the file is missing, or a line is not ``Key: value`` or repeats a key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; {missing_hint}")
+    info: dict[str, int | float | str] = {}
+    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep or not key or " " in key:
+            raise DataError(
+                f"{path}, line {number}: malformed line {line[:60]!r}; expected 'Key: value' like 'ED: 1', "
+                "fix or re-extract the file"
+            )
+        if key in info:
+            raise DataError(f"{path}, line {number}: key {key!r} appears twice; keep one line per key")
+        info[key] = _typed(value.strip())
+    return info
 
 
 def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
