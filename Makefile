@@ -8,7 +8,7 @@ PROFILE ?= quick
 CARDIGAN_ACDC_DIR ?= $(wildcard $(abspath ..)/shared/data/ACDC/training)
 export CARDIGAN_ACDC_DIR
 
-.PHONY: venv demo test lab clean
+.PHONY: venv demo test lab clean clean-notebooks
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
+	@# nbval: the notebooks, as committed, run top to bottom (smoke profile, throw-away run dir);
+	@# cells marked NBVAL_CHECK_OUTPUT must reproduce their stored output.
+	CARDIGAN_PROFILE=smoke CARDIGAN_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks/
+
+clean-notebooks: venv
+	$(PY) -c "from cardigan_utils.runner import clean_notebook, sequence; [print(p.name, 'cleaned' if clean_notebook(p) else 'clean') for p in sequence()]"
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/

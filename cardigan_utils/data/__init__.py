@@ -24,6 +24,7 @@ __all__ = [
     "load_cache",
     "load_cases",
     "prepare_cache",
+    "reference_cases",
 ]
 
 
@@ -97,3 +98,20 @@ def prepare_cache(
     out = cache_dir(run_dir, dataset, image_size)
     cases = load_cases(dataset, data_dir=data_dir, n_patients=n_patients, seed=seed, progress=progress)
     return build_cache(cases, out, image_size=image_size, seed=seed, overwrite=True, progress=progress)
+
+
+def reference_cases(modality: str, *, n_patients: int = 1) -> list[Case]:
+    """A few real Cases to compare with, when the real dataset of ``modality`` is configured.
+
+    Args:
+        modality: ``"mri"`` (ACDC, from CARDIGAN_ACDC_DIR) or ``"echo"`` (CAMUS, CARDIGAN_CAMUS_DIR).
+        n_patients: how many patients.
+
+    Returns:
+        The Cases, or an empty list when the dataset's variable is not set.
+    """
+    dataset = {"mri": "acdc", "echo": "camus"}[modality]
+    try:
+        return load_cases(dataset, n_patients=n_patients, progress=False)
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,202 @@
+"""Prepare a real dataset from its official download: unpack, verify, convert to the slice cache.
+
+Used by ``data_scripts/prepare_acdc.py`` and ``prepare_camus.py``. Archives (.zip, .tar, .tar.gz)
+are checked against a SHA-256 when one is given and never write outside their target folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .case import Case, DataError
+
+
+def sha256sum(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file.
+
+    Args:
+        path: the file.
+        chunk: read size in bytes.
+
+    Returns:
+        The hex digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(target: Path, name: str) -> bool:
+    dest = (target / name).resolve()
+    return dest == target or target in dest.parents
+
+
+def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | None = None) -> Path:
+    """Unpack a .zip / .tar / .tar.gz / .tgz archive into ``target`` safely.
+
+    Args:
+        archive: the downloaded archive.
+        target: folder to unpack into (created).
+        sha256: expected SHA-256 of the archive; checked before anything is written.
+
+    Returns:
+        ``target``.
+
+    Raises:
+        DataError: checksum mismatch, unknown format, or a member that would land outside
+            ``target`` (absolute path, ``..``, or a link pointing out).
+    """
+    archive, target = Path(archive), Path(target).resolve()
+    if not archive.is_file():
+        raise DataError(f"{archive}: archive not found; give the path of the downloaded file")
+    if sha256:
+        actual = sha256sum(archive)
+        if actual.lower() != sha256.lower():
+            raise DataError(f"{archive}: SHA-256 {actual[:16]}... does not match the expected {sha256[:16]}...; download it again")
+    target.mkdir(parents=True, exist_ok=True)
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if not _inside(target, member):
+                    raise DataError(f"{archive}: member {member!r} would be written outside {target}; refusing to unpack it")
+            zf.extractall(target)
+    elif name.endswith((".tar", ".tar.gz", ".tgz")):
+        with tarfile.open(archive) as tf:
+            for member in tf.getmembers():
+                if not _inside(target, member.name) or (
+                    (member.issym() or member.islnk()) and not _inside(target, os.path.join(os.path.dirname(member.name), member.linkname))
+                ):
+                    raise DataError(f"{archive}: member {member.name!r} would be written outside {target}; refusing to unpack it")
+            tf.extractall(target, filter="data")
+    else:
+        raise DataError(f"{archive}: unknown archive type; give a .zip, .tar, .tar.gz or .tgz (or the unpacked folder)")
+    return target
+
+
+@dataclass
+class LayoutReport:
+    """What :func:`verify_dataset` found.
+
+    Attributes:
+        cases: the Cases that read cleanly.
+        problems: ``(patient folder, message)`` for every patient that did not.
+    """
+
+    cases: list[Case] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for a person: counts, then one line per problem."""
+        patients = len({c.patient_id for c in self.cases})
+        lines = [f"{patients} patients read ({len(self.cases)} cases), {len(self.problems)} with problems"]
+        lines += [f"  {p}: {m}" for p, m in self.problems]
+        return "\n".join(lines)
+
+
+def find_dataset_root(folder: str | Path, dataset: str) -> Path:
+    """The dataset root inside an unpacked download (which often adds a top-level folder).
+
+    Args:
+        folder: where the download was unpacked.
+        dataset: ``"acdc"`` or ``"camus"``.
+
+    Returns:
+        The first folder (breadth first, at most 3 levels) the reader recognises.
+
+    Raises:
+        DataError: none found.
+    """
+    from .acdc import list_acdc_patients
+    from .camus import list_camus_patients
+
+    lister = list_acdc_patients if dataset == "acdc" else list_camus_patients
+    level = [Path(folder)]
+    for _ in range(4):
+        for candidate in level:
+            try:
+                if lister(candidate):
+                    return candidate
+            except DataError:
+                pass
+        level = [d for c in level for d in sorted(c.iterdir()) if d.is_dir()]
+    raise DataError(f"{folder}: no {dataset.upper()} layout found in it or 3 levels below; is this the right download?")
+
+
+def verify_dataset(root: str | Path, dataset: str, *, split: str | None = None) -> LayoutReport:
+    """Read every patient of a dataset folder, collecting problems instead of stopping.
+
+    Args:
+        root: the dataset root.
+        dataset: ``"acdc"`` or ``"camus"``.
+        split: official split to read, None for all.
+
+    Returns:
+        A :class:`LayoutReport`.
+    """
+    from ..config import progress
+    from .acdc import list_acdc_patients, read_acdc_patient
+    from .camus import list_camus_patients, read_camus_patient
+
+    if dataset == "acdc":
+        dirs, read = list_acdc_patients(root, split=split), read_acdc_patient
+    elif dataset == "camus":
+        dirs, read = list_camus_patients(root, split=split), read_camus_patient
+    else:
+        raise ValueError(f"dataset must be 'acdc' or 'camus', not {dataset!r}")
+    report = LayoutReport()
+    for d in progress(dirs, desc=f"verify {dataset}"):
+        try:
+            report.cases += read(d)
+        except DataError as err:
+            report.problems.append((d.name, str(err)))
+    return report
+
+
+def prepare_dataset(
+    source: str | Path,
+    *,
+    dataset: str,
+    run_dir: str | Path,
+    image_size: int,
+    sha256: str | None = None,
+    unpack_to: str | Path | None = None,
+    split: str | None = None,
+    seed: int = 0,
+):
+    """Unpack (if an archive), verify and convert an official download to the slice cache.
+
+    Args:
+        source: the archive or the unpacked folder.
+        dataset: ``"acdc"`` or ``"camus"``.
+        run_dir: run directory that receives the cache.
+        image_size: slice side.
+        sha256: expected archive checksum.
+        unpack_to: where to unpack an archive (default: beside it, without the extension).
+        split: official split to read, None for all.
+        seed: split seed.
+
+    Returns:
+        ``(report, cache)``; the cache holds the patients that read cleanly.
+    """
+    from .cache import build_cache, cache_dir
+
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder; give the downloaded archive or the unpacked folder")
+    if source.is_file():
+        stem = source.name.split(".")[0]
+        source = extract_archive(source, unpack_to or source.parent / stem, sha256=sha256)
+    root = find_dataset_root(source, dataset)
+    report = verify_dataset(root, dataset, split=split)
+    if not report.cases:
+        raise DataError(f"{root}: no patient could be read:\n{report.summary()}")
+    cache = build_cache(report.cases, cache_dir(run_dir, dataset, image_size), image_size=image_size, seed=seed, overwrite=True)
+    return report, cache

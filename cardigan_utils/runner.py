@@ -1,0 +1,214 @@
+"""Run the notebook sequence with papermill, and the ``cardigan`` command.
+
+``cardigan run --profile quick --dataset phantom-mri --run-dir runs/demo`` executes every numbered
+notebook of ``notebooks/`` in order into ``<run_dir>/notebooks/``, passing the parameters each one
+declares in its ``parameters`` cell; it prints one line per notebook and, on failure, names the
+notebook and cell that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the sequence raised; the message names the notebook and the cell."""
+
+
+def sequence(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks (``01_*.ipynb``, ``02_*.ipynb``, ...) in order.
+
+    Args:
+        notebook_dir: the folder of the teacher notebooks.
+
+    Returns:
+        Sorted notebook paths.
+    """
+    found = sorted(Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"{notebook_dir}: no numbered notebooks (01_*.ipynb ...)")
+    return found
+
+
+CHECK_MARK = "NBVAL_CHECK_OUTPUT"
+"""Cells whose source holds this mark keep their outputs; nbval --nbval-lax compares them."""
+
+
+def clean_notebook(path: str | Path, *, output: str | Path | None = None) -> bool:
+    """Strip outputs, execution counts and run metadata, keeping the outputs of marked cells.
+
+    Args:
+        path: the notebook (an executed copy to take the marked outputs from, or the source).
+        output: where to write the clean notebook (default: in place).
+
+    Returns:
+        True if the written notebook differs from what ``output`` held before.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        cell.pop("id", None)
+        if cell.cell_type != "code":
+            continue
+        if CHECK_MARK not in cell.source:
+            cell.outputs = []
+            cell.execution_count = None
+    for key in ("papermill", "widgets"):
+        nb.metadata.pop(key, None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.nbformat_minor = 4
+    target = Path(output or path)
+    text = nbformat.writes(nb) + "\n"
+    changed = not target.exists() or target.read_text() != text
+    target.write_text(text)
+    return changed
+
+
+def declared_parameters(path: str | Path) -> set[str]:
+    """Names assigned in a notebook's cell tagged ``parameters``.
+
+    Args:
+        path: the notebook.
+
+    Returns:
+        The parameter names.
+    """
+    import ast
+
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    return set()
+
+
+def run_sequence(
+    run_dir: str | Path,
+    *,
+    profile: str = "quick",
+    dataset: str = "phantom-mri",
+    seed: int = 0,
+    data_dir: str | None = None,
+    only: Sequence[str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    notebook_dir: str | Path = NOTEBOOK_DIR,
+    kernel_name: str = "python3",
+    log=lambda line: print(line, flush=True),
+) -> list[dict[str, Any]]:
+    """Execute the notebook sequence into ``run_dir/notebooks``.
+
+    Args:
+        run_dir: the run directory (created); notebooks write their outputs there.
+        profile: ``smoke``, ``quick`` or ``full``.
+        dataset: the dataset name.
+        seed: the seed.
+        data_dir: folder of a real dataset.
+        only: run only notebooks whose name starts with one of these (``["01", "02"]``).
+        parameters: more parameters; each notebook receives those it declares.
+        notebook_dir: folder of the notebooks.
+        kernel_name: Jupyter kernel.
+        log: where progress lines go (printed by default).
+
+    Returns:
+        One record per notebook: name, seconds, output path.
+
+    Raises:
+        NotebookFailed: naming the notebook, the cell and the error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    run_dir = Path(run_dir).resolve()
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    given = {"profile": profile, "dataset": dataset, "seed": seed, "run_dir": str(run_dir), "data_dir": data_dir, **(parameters or {})}
+    notebooks = [p for p in sequence(notebook_dir) if not only or any(p.name.startswith(o) for o in only)]
+    if not notebooks:
+        raise FileNotFoundError(f"no notebook in {notebook_dir} matches {list(only or [])}")
+    done = []
+    for i, path in enumerate(notebooks, 1):
+        params = {k: v for k, v in given.items() if k in declared_parameters(path)}
+        output = out_dir / path.name
+        start = time.perf_counter()
+        log(f"[{i}/{len(notebooks)}] {path.stem} ({profile}, {dataset}) ...")
+        try:
+            pm.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel_name,
+                                cwd=str(path.parent), progress_bar=False)
+        except PapermillExecutionError as err:
+            first = next((line for line in err.source.splitlines() if line.strip()), "")[:60]
+            raise NotebookFailed(
+                f"{path.name} failed in cell [{err.exec_count}] ({first!r}) with {err.ename}: {err.evalue}; "
+                f"the executed notebook with the traceback is {output}"
+            ) from None
+        seconds = time.perf_counter() - start
+        log(f"      done in {seconds:.0f} s -> {output}")
+        done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output)})
+    (run_dir / "sequence.json").write_text(json.dumps(done, indent=1))
+    return done
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cardigan`` command-line parser.
+
+    Returns:
+        An argparse parser with the sub-commands.
+    """
+    from .config import DATASETS, PROFILES
+
+    parser = argparse.ArgumentParser(prog="cardigan", description="CardiGAN kit: run the notebook sequence and tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the notebook sequence with papermill")
+    run.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    run.add_argument("--dataset", choices=DATASETS, default="phantom-mri")
+    run.add_argument("--run-dir", default="runs/demo")
+    run.add_argument("--data-dir", default=None, help="folder of a real dataset (else CARDIGAN_ACDC_DIR / CARDIGAN_CAMUS_DIR)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="extra notebook parameter (JSON value), e.g. -p max_epochs 2")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cardigan`` command.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status.
+    """
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        try:
+            done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
+                                data_dir=args.data_dir, only=args.only, parameters={k: _value(v) for k, v in args.param})
+        except (NotebookFailed, FileNotFoundError) as err:
+            print(f"cardigan: {err}", file=sys.stderr)
+            return 1
+        print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in {Path(args.run_dir).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Plots for the notebooks (matplotlib + seaborn). Every function returns its Figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+
+from .data.case import LABELS
+
+CLASS_COLORS = ["#00000000", "#1f77b4", "#2ca02c", "#d62728"]
+"""Overlay colours of classes 1, 2, 3 (blue, green, red); background transparent."""
+
+
+def overlay(ax, image: np.ndarray, label: np.ndarray | None = None, *, alpha: float = 0.4, title: str | None = None):
+    """Draw a grey image with its label map on top.
+
+    Args:
+        ax: a matplotlib Axes.
+        image: 2-D image.
+        label: 2-D label map (0 is not drawn), or None for the image alone.
+        alpha: opacity of the labels.
+        title: Axes title.
+
+    Returns:
+        The Axes.
+    """
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    if label is not None and alpha > 0:
+        masked = np.ma.masked_where(label == 0, label)
+        ax.imshow(masked, cmap=ListedColormap(CLASS_COLORS), vmin=0, vmax=3, alpha=alpha, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def legend_handles(modality: str):
+    """Patches naming each structure in its overlay colour.
+
+    Args:
+        modality: ``"mri"`` or ``"echo"``.
+
+    Returns:
+        A list of matplotlib patches.
+    """
+    from matplotlib.patches import Patch
+
+    return [Patch(color=CLASS_COLORS[k], label=LABELS[modality][k]) for k in (1, 2, 3)]
+
+
+def gallery(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray] | None = None,
+    *,
+    titles: Sequence[str] | None = None,
+    modality: str = "mri",
+    ncols: int = 6,
+    alpha: float = 0.4,
+    size: float = 2.2,
+):
+    """A grid of images with label overlays.
+
+    Args:
+        images: 2-D images.
+        labels: their label maps (or None).
+        titles: one per image.
+        modality: for the legend.
+        ncols: columns of the grid.
+        alpha: label opacity.
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            overlay(ax, images[i], None if labels is None else labels[i], alpha=alpha, title=titles[i] if titles else None)
+        else:
+            ax.set_axis_off()
+    if labels is not None:
+        fig.legend(handles=legend_handles(modality), loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if labels is not None else 0, 1, 1))
+    return fig
+
+
+def mid_slices(cases, *, titles: Sequence[str] | None = None, alpha: float = 0.4, size: float = 3.0):
+    """The middle slice of each Case, image alone (top row) and with its labels (bottom row).
+
+    Used to put phantom and real data side by side at their native resolution.
+
+    Args:
+        cases: Cases (MRI volumes or 2-D echo images).
+        titles: one per case (default: dataset and key).
+        alpha: label opacity of the bottom row.
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    fig, axes = plt.subplots(2, len(cases), figsize=(size * len(cases), 2 * size + 0.4), squeeze=False)
+    for j, case in enumerate(cases):
+        labelled = np.flatnonzero(case.label.reshape(-1, case.label.shape[2]).any(axis=0))
+        z = int(labelled[len(labelled) // 2]) if len(labelled) else case.image.shape[2] // 2
+        image, label = case.image[:, :, z].T, case.label[:, :, z].T
+        title = titles[j] if titles else f"{case.dataset}\n{case.key}"
+        overlay(axes[0, j], image, title=title)
+        overlay(axes[1, j], image, label, alpha=alpha)
+    fig.legend(handles=legend_handles(cases[0].modality), loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def cache_gallery(cache, *, n: int = 12, split: str | None = None, seed: int = 0, alpha: float = 0.4):
+    """A gallery of ``n`` random slices of a slice cache, titled patient / phase / slice.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache`.
+        n: how many slices.
+        split: restrict to one split.
+        seed: which slices.
+        alpha: label opacity.
+
+    Returns:
+        The Figure.
+    """
+    idx = cache.indices(split)
+    idx = np.sort(np.random.default_rng(seed).choice(idx, size=min(n, len(idx)), replace=False))
+    rows = cache.slices.iloc[idx]
+    titles = [f"{r.patient_id} {r.view} {r.phase} z{r.slice_index}".replace("  ", " ") for r in rows.itertuples()]
+    return gallery([cache.images[i] for i in idx], [cache.labels[i] for i in idx], titles=titles,
+                   modality=cache.manifest["modality"], alpha=alpha)
+
+
+def class_intensities(cache, *, max_slices: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Normalised pixel intensities per class, sampled from a slice cache.
+
+    Args:
+        cache: a slice cache.
+        max_slices: slices sampled.
+        seed: sampling seed.
+
+    Returns:
+        Long DataFrame (structure, intensity), up to 2,000 pixels per structure and slice.
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(cache), size=min(max_slices, len(cache)), replace=False)
+    names = LABELS[cache.manifest["modality"]]
+    parts = []
+    for i in idx:
+        img, lab = np.asarray(cache.images[i]), np.asarray(cache.labels[i])
+        for k, name in names.items():
+            values = img[lab == k]
+            if len(values):
+                values = rng.choice(values, size=min(len(values), 2000 // max(1, len(idx) // 50)), replace=False)
+                parts.append(pd.DataFrame({"structure": name, "intensity": values}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def dataset_overview(cache):
+    """Four seaborn panels: area per structure, intensity per structure, spacing, slices per case.
+
+    Args:
+        cache: a slice cache.
+
+    Returns:
+        The Figure.
+    """
+    import seaborn as sns
+
+    names = [LABELS[cache.manifest["modality"]][k] for k in (1, 2, 3)]
+    palette = {"background": "#999999", **dict(zip(names, CLASS_COLORS[1:]))}
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    areas = cache.slices.melt(value_vars=[f"area_{n}" for n in names], var_name="structure", value_name="area (mm²)")
+    areas["structure"] = areas["structure"].str.removeprefix("area_")
+    sns.boxplot(data=areas[areas["area (mm²)"] > 0], x="structure", y="area (mm²)", hue="structure", ax=axes[0], palette=palette)
+    axes[0].set_title("area per slice (where present)")
+    sns.violinplot(data=class_intensities(cache), x="structure", y="intensity", hue="structure", ax=axes[1], cut=0,
+                   density_norm="width", palette=palette)
+    axes[1].set_title("normalised intensity per class")
+    cases = cache.cases
+    sns.histplot(data=cases, x="spacing_x", ax=axes[2], bins=15)
+    axes[2].set(title="in-plane spacing of the source", xlabel="mm")
+    sns.countplot(data=cases, x="n_slices", ax=axes[3], color="#777")
+    axes[3].set(title="slices per source volume", xlabel="slices")
+    fig.tight_layout()
+    return fig
+
+
+def ed_es_volumes(cache, *, structure: str | None = None):
+    """Paired ED vs ES volumes of one structure per patient (the LV cavity by default).
+
+    For MRI the volumes are in ml; for echo (2-D views) the areas are in cm² (mm²/100).
+
+    Args:
+        cache: a slice cache.
+        structure: structure name; default ``"LV"``.
+
+    Returns:
+        The Figure.
+    """
+    structure = structure or "LV"
+    col = f"volume_{structure}_ml"
+    cases = cache.cases.copy()
+    echo = cache.manifest["modality"] == "echo"
+    unit = "ml"
+    if echo:
+        cases[col] = cases[col] * 10  # ml of a 1 mm slab -> cm²
+        unit = "cm²"
+    wide = cases.pivot_table(index=["patient_id", "view"], columns="phase", values=col).dropna()
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    for ed, es in zip(wide["ED"], wide["ES"]):
+        ax.plot([0, 1], [ed, es], color="#999", lw=0.8, marker="o", ms=3)
+    ax.set_xticks([0, 1], ["ED", "ES"])
+    ax.set_xlim(-0.3, 1.3)
+    drop = float((wide["ED"] > wide["ES"]).mean()) if len(wide) else float("nan")
+    ax.set(ylabel=f"{structure} {'area' if echo else 'volume'} ({unit})",
+           title=f"{structure}: ED vs ES ({drop:.0%} of {len(wide)} drop)")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:
+    """Save a figure as ``run_dir/<notebook>/figures/<name>.png`` (150 dpi).
+
+    Args:
+        fig: the Figure.
+        run_dir: the run directory.
+        notebook: the notebook's stem, e.g. ``"01_datasets"``.
+        name: file stem.
+
+    Returns:
+        The PNG path.
+    """
+    path = Path(run_dir) / notebook / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path

@@ -1,0 +1,125 @@
+"""ipywidgets viewers for the notebooks."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .data.case import Case
+from .viz import legend_handles, overlay
+
+
+class CaseViewer:
+    """Browse Cases: patient, phase (and view), slice, overlay opacity.
+
+    The state lives in plain attributes and :meth:`render` draws it, so the viewer is testable
+    without a browser; :attr:`widget` is the ipywidgets box to display.
+
+    Args:
+        cases: the Cases to browse.
+        size: figure side in inches.
+    """
+
+    def __init__(self, cases: Sequence[Case], *, size: float = 4.5) -> None:
+        import ipywidgets as w
+
+        if not cases:
+            raise ValueError("CaseViewer needs at least one case")
+        self.cases = {c.key: c for c in cases}
+        self.size = size
+        patients = list(dict.fromkeys(c.patient_id for c in cases))
+        variants = list(dict.fromkeys(c.key.removeprefix(c.patient_id + "_") for c in cases))
+        self.patient = w.Dropdown(options=patients, description="patient")
+        self.variant = w.ToggleButtons(options=variants, description="phase")
+        self.slice = w.IntSlider(min=0, max=0, description="slice", continuous_update=True)
+        self.alpha = w.FloatSlider(value=0.4, min=0, max=1, step=0.05, description="overlay")
+        self.output = w.Output()
+        for control in (self.patient, self.variant, self.slice, self.alpha):
+            control.observe(self._changed, names="value")
+        self.widget = w.VBox([w.HBox([self.patient, self.variant]), w.HBox([self.slice, self.alpha]), self.output])
+        self._update_slider()
+        self.render()
+
+    @property
+    def case(self) -> Case:
+        """The Case shown now."""
+        key = f"{self.patient.value}_{self.variant.value}"
+        return self.cases.get(key) or next(c for c in self.cases.values() if c.patient_id == self.patient.value)
+
+    def _update_slider(self) -> None:
+        n = self.case.image.shape[2]
+        self.slice.max = n - 1
+        if self.slice.value > n - 1 or self.slice.value == 0:
+            self.slice.value = n // 2
+
+    def _changed(self, change) -> None:
+        if change["owner"] in (self.patient, self.variant):
+            self._update_slider()
+        self.render()
+
+    def current_slice(self) -> tuple[np.ndarray, np.ndarray]:
+        """The displayed (image, label), rows = y as in the cache."""
+        z = min(self.slice.value, self.case.image.shape[2] - 1)
+        return self.case.image[:, :, z].T, self.case.label[:, :, z].T
+
+    def render(self):
+        """Redraw the current slice into the output area.
+
+        Returns:
+            The Figure drawn.
+        """
+        image, label = self.current_slice()
+        case = self.case
+        fig, ax = plt.subplots(figsize=(self.size, self.size * image.shape[0] / image.shape[1]))
+        overlay(ax, image, label, alpha=self.alpha.value,
+                title=f"{case.key}  slice {self.slice.value}  ({case.spacing[0]:.2f} x {case.spacing[1]:.2f} mm)")
+        ax.legend(handles=legend_handles(case.modality), loc="lower right", fontsize=7, framealpha=0.6)
+        from IPython.display import display
+
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(fig)
+        plt.close(fig)
+        self.figure = fig
+        return fig
+
+
+def case_viewer(cases: Sequence[Case], *, size: float = 4.5):
+    """An interactive viewer of ``cases`` (see :class:`CaseViewer`).
+
+    Args:
+        cases: the Cases to browse.
+        size: figure side in inches.
+
+    Returns:
+        The :class:`CaseViewer`; display ``viewer.widget``.
+    """
+    return CaseViewer(cases, size=size)
+
+
+def dataset_chooser(value: str = "phantom-mri"):
+    """A dropdown of the kit's datasets with a line saying which are available here.
+
+    Args:
+        value: the dataset selected at first (the notebook's ``dataset`` parameter).
+
+    Returns:
+        ``(dropdown, box)``: read ``dropdown.value``; display ``box``.
+    """
+    import os
+
+    import ipywidgets as w
+
+    from .config import DATA_ENV, DATASETS
+
+    def status(name: str) -> str:
+        if name.startswith("phantom"):
+            return "built in"
+        var = DATA_ENV[name]
+        return f"{var}={os.environ[var]}" if os.environ.get(var) else f"not configured (set {var})"
+
+    dropdown = w.Dropdown(options=DATASETS, value=value, description="dataset")
+    note = w.HTML("<br>".join(f"<b>{d}</b>: {status(d)}" for d in DATASETS))
+    return dropdown, w.VBox([dropdown, note])

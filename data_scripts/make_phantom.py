@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Write built-in phantom patients in an official layout (ACDC for MRI; CAMUS for echo).
+
+    .venv/bin/python data_scripts/make_phantom.py --modality mri --n-patients 20 --out runs/phantom_acdc
+    .venv/bin/python data_scripts/make_phantom.py --modality echo --layout camus-mhd --out runs/phantom_camus
+"""
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from cardigan_utils.data.cache import split_patients
+    from cardigan_utils.data.export import LAYOUTS, write_dataset
+    from cardigan_utils.data.phantom import phantom_cases
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--modality", choices=("mri", "echo"), default="mri")
+    p.add_argument("--layout", default=None, help="acdc (mri); camus-nifti or camus-mhd (echo)")
+    p.add_argument("--n-patients", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="dataset folder to create")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="patients written as the testing split")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    layout = args.layout or LAYOUTS[args.modality][0]
+    cases = phantom_cases(f"phantom-{args.modality}", args.n_patients, seed=args.seed)
+    splits = split_patients([c.patient_id for c in cases], val_fraction=0.0, test_fraction=args.test_fraction, seed=args.seed)
+    try:
+        out = write_dataset(cases, args.out, layout=layout, splits=splits, overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.n_patients} phantom patients ({layout}) to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

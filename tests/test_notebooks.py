@@ -1,0 +1,54 @@
+"""The notebook sequence end to end with papermill at the smoke profile, checking each metrics.json."""
+
+import json
+
+import pytest
+
+from cardigan_utils import runner
+from cardigan_utils.config import PROFILES
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke_mri")
+    done = runner.run_sequence(run_dir, profile="smoke", dataset="phantom-mri", log=lambda line: None)
+    return run_dir, done
+
+
+def test_sequence_runs_every_notebook(smoke_run):
+    run_dir, done = smoke_run
+    assert [d["notebook"] for d in done] == [p.name for p in runner.sequence()]
+    for d in done:
+        executed = json.loads((run_dir / "notebooks" / d["notebook"]).read_text())
+        assert executed["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+
+
+def test_01_metrics_and_figures(smoke_run):
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "01_datasets" / "metrics.json").read_text())
+    assert m["dataset"] == "phantom-mri" and m["image_size"] == PROFILES["smoke"]["image_size"]
+    assert m["n_patients"] == PROFILES["smoke"]["n_patients"]
+    assert all(m["patients"][s] >= 1 for s in ("train", "val", "test"))
+    assert m["lv_ed_gt_es_fraction"] >= 0.9 and m["lv_ed_mean"] > m["lv_es_mean"] > 0
+    # the blood pool is brighter than the myocardium in bright-blood cine MRI
+    assert m["class_intensity"]["LV"] > m["class_intensity"]["MYO"]
+    for fig in ("phantom_vs_real", "gallery", "overview", "ed_es_volumes"):
+        assert (run_dir / "01_datasets" / "figures" / f"{fig}.png").stat().st_size > 10_000
+    assert (run_dir / "cache" / f"phantom-mri_{PROFILES['smoke']['image_size']}" / "manifest.json").exists()
+
+
+def test_01_on_the_echo_phantom(tmp_path):
+    runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
+    m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())
+    assert m["modality"] == "echo" and m["lv_ed_gt_es_fraction"] >= 0.9
+    assert set(m["class_fraction"]) == {"background", "LV", "MYO", "LA"}
+
+
+@pytest.mark.acdc
+def test_01_on_real_acdc(acdc_dir, tmp_path):
+    runner.run_sequence(tmp_path, profile="smoke", dataset="acdc", data_dir=str(acdc_dir), only=["01"],
+                        parameters={"n_patients": 6}, log=lambda line: None)
+    m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())
+    assert m["dataset"] == "acdc" and m["n_patients"] == 6 and m["lv_ed_gt_es_fraction"] == 1.0

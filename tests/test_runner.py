@@ -1,0 +1,75 @@
+import json
+
+import nbformat
+import pytest
+
+from cardigan_utils import runner
+from conftest import ROOT
+
+
+def _notebook(path, cells, params="profile = 'smoke'\nseed = 0\nrun_dir = 'x'\n"):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]})] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_sequence_order_and_declared_parameters(tmp_path):
+    for name in ("02_b.ipynb", "01_a.ipynb", "notes.ipynb"):
+        _notebook(tmp_path / name, ["1"])
+    assert [p.name for p in runner.sequence(tmp_path)] == ["01_a.ipynb", "02_b.ipynb"]
+    assert runner.declared_parameters(tmp_path / "01_a.ipynb") == {"profile", "seed", "run_dir"}
+    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+        runner.sequence(tmp_path / "none")
+
+
+def test_run_sequence_passes_parameters_and_names_the_failing_cell(tmp_path):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    _notebook(nbdir / "01_ok.ipynb", ["import pathlib\npathlib.Path(run_dir, 'seen.txt').write_text(f'{profile} {seed}')"])
+    _notebook(nbdir / "02_bad.ipynb", ["x = 1", "raise ValueError('broken on purpose')"])
+    lines = []
+    with pytest.raises(runner.NotebookFailed, match=r"02_bad\.ipynb failed in cell \[4\] \(\"raise ValueError\('broken on purpose'\)\"\) with ValueError: broken on purpose"):
+        runner.run_sequence(tmp_path / "run", profile="smoke", seed=7, notebook_dir=nbdir, log=lines.append)
+    assert (tmp_path / "run" / "seen.txt").read_text() == "smoke 7"
+    assert lines[0].startswith("[1/2] 01_ok") and lines[-1].startswith("[2/2] 02_bad")
+    assert (tmp_path / "run" / "notebooks" / "02_bad.ipynb").exists()
+
+
+def test_cli_reports_failures_without_traceback(tmp_path, capsys):
+    assert runner.main(["run", "--run-dir", str(tmp_path), "--only", "99"]) == 1
+    assert "no notebook" in capsys.readouterr().err
+
+
+def test_clean_notebook_keeps_only_marked_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    keep = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", execution_count=2,
+                                     outputs=[nbformat.v4.new_output("stream", text="1\n")])
+    drop = nbformat.v4.new_code_cell("print(2)", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="2\n")],
+                                     metadata={"papermill": {"duration": 1}})
+    nb.cells = [keep, drop]
+    nbformat.write(nb, str(tmp_path / "a.ipynb"))
+    assert runner.clean_notebook(tmp_path / "a.ipynb")
+    clean = json.loads((tmp_path / "a.ipynb").read_text())
+    assert clean["cells"][0]["outputs"] and not clean["cells"][1]["outputs"]
+    assert clean["cells"][1]["execution_count"] is None and "papermill" not in clean["cells"][1]["metadata"]
+    assert not runner.clean_notebook(tmp_path / "a.ipynb")  # idempotent
+
+
+def test_committed_notebooks_are_clean_and_have_a_parameters_cell():
+    """Notebooks are committed without outputs, except cells marked for nbval."""
+    for path in runner.sequence():
+        before = path.read_text()
+        copy = ROOT / "notebooks" / f".{path.name}.check"
+        try:
+            runner.clean_notebook(path, output=copy)
+            assert copy.read_text() == before, f"{path.name} is not clean: run `make clean-notebooks`"
+        finally:
+            copy.unlink(missing_ok=True)
+        params = runner.declared_parameters(path)
+        assert {"profile", "dataset", "data_dir", "run_dir", "seed"} <= params, path.name
+        nb = json.loads(before)
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        assert sum("parameters" in c["metadata"].get("tags", []) for c in nb["cells"]) == 1
+        assert any(runner.CHECK_MARK in "".join(c["source"]) for c in nb["cells"]), f"{path.name}: no nbval-checked cell"
