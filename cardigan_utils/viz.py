@@ -80,7 +80,7 @@ def gallery(
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
             overlay(ax, images[i], None if labels is None else labels[i], alpha=alpha, title=titles[i] if titles else None)
