@@ -15,13 +15,23 @@ import numpy as np
 
 PROFILES: dict[str, dict[str, Any]] = {
     # tests and CI: the whole sequence in a few minutes on a 2-core CPU
-    "smoke": {"image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1},
+    "smoke": {
+        "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1,
+        "vae": {"max_epochs": 2, "n_samples": 500},
+    },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
-    "quick": {"image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10},
+    "quick": {
+        "image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10,
+        "vae": {"max_epochs": 25, "n_samples": 2000},
+    },
     # research on a GPU, paper scale
-    "full": {"image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200},
+    "full": {
+        "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200,
+        "vae": {"max_epochs": 200, "n_samples": 10000},
+    },
 }
-"""Per-profile defaults. ``n_patients`` is the number of phantom patients generated."""
+"""Per-profile defaults. ``n_patients`` is the number of phantom patients generated. A section
+named after a notebook stage (``"vae"``) overrides the common values for that stage."""
 
 DATASETS = ("phantom-mri", "phantom-echo", "acdc", "camus")
 
@@ -29,19 +39,24 @@ DATA_ENV = {"acdc": "CARDIGAN_ACDC_DIR", "camus": "CARDIGAN_CAMUS_DIR"}
 """Environment variables that point the kit at the official downloads."""
 
 
-def profile_params(profile: str, **overrides: Any) -> dict[str, Any]:
-    """The defaults of ``profile`` with ``overrides`` (those not None) applied on top.
+def profile_params(profile: str, *, stage: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The defaults of ``profile`` (and of its ``stage`` section) with ``overrides`` on top.
 
     Args:
         profile: one of ``PROFILES``.
+        stage: a notebook stage with its own section (``"vae"``), or None for the common values.
         **overrides: explicit values; ``None`` means "use the profile's".
 
     Returns:
-        A new dict of parameters.
+        A new flat dict of parameters.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    params = dict(PROFILES[profile])
+    params = {k: v for k, v in PROFILES[profile].items() if not isinstance(v, dict)}
+    if stage is not None:
+        if stage not in PROFILES[profile]:
+            raise ValueError(f"profile {profile!r} has no {stage!r} section")
+        params.update(PROFILES[profile][stage])
     params.update({k: v for k, v in overrides.items() if v is not None})
     return params
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,8 +73,14 @@ def clean_notebook(path: str | Path, *, output: str | Path | None = None) -> boo
     target = Path(output or path)
     text = nbformat.writes(nb) + "\n"
     changed = not target.exists() or target.read_text() != text
-    target.write_text(text)
+    _write_atomic(target, text)
     return changed
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def declared_parameters(path: str | Path) -> set[str]:
@@ -133,11 +140,17 @@ def run_sequence(
 
     run_dir = Path(run_dir).resolve()
     out_dir = run_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Notebooks run with notebooks/ as working directory: hand them absolute paths.
+    data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
     given = {"profile": profile, "dataset": dataset, "seed": seed, "run_dir": str(run_dir), "data_dir": data_dir, **(parameters or {})}
     notebooks = [p for p in sequence(notebook_dir) if not only or any(p.name.startswith(o) for o in only)]
     if not notebooks:
         raise FileNotFoundError(f"no notebook in {notebook_dir} matches {list(only or [])}")
+    known = set().union(*(declared_parameters(p) for p in notebooks))
+    unknown = sorted(set(parameters or {}) - known)
+    if unknown:
+        raise ValueError(f"no notebook of this run declares {unknown}; parameters they take: {sorted(known)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     done = []
     for i, path in enumerate(notebooks, 1):
         params = {k: v for k, v in given.items() if k in declared_parameters(path)}
@@ -153,10 +166,13 @@ def run_sequence(
                 f"{path.name} failed in cell [{err.exec_count}] ({first!r}) with {err.ename}: {err.evalue}; "
                 f"the executed notebook with the traceback is {output}"
             ) from None
+        except Exception as err:  # the kernel died (out of memory, killed) or could not start
+            raise NotebookFailed(f"{path.name} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}; "
+                                 f"the partly executed notebook is {output}") from None
         seconds = time.perf_counter() - start
         log(f"      done in {seconds:.0f} s -> {output}")
         done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output)})
-    (run_dir / "sequence.json").write_text(json.dumps(done, indent=1))
+    _write_atomic(run_dir / "sequence.json", json.dumps(done, indent=1))
     return done
 
 
@@ -203,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
                                 data_dir=args.data_dir, only=args.only, parameters={k: _value(v) for k, v in args.param})
-        except (NotebookFailed, FileNotFoundError) as err:
+        except (NotebookFailed, FileNotFoundError, ValueError) as err:
             print(f"cardigan: {err}", file=sys.stderr)
             return 1
         print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in {Path(args.run_dir).resolve()}")

@@ -207,15 +207,11 @@ def ed_es_volumes(cache, *, structure: str | None = None):
     Returns:
         The Figure.
     """
+    from .metrics import ed_es_table
+
     structure = structure or "LV"
-    col = f"volume_{structure}_ml"
-    cases = cache.cases.copy()
-    echo = cache.manifest["modality"] == "echo"
-    unit = "ml"
-    if echo:
-        cases[col] = cases[col] * 10  # ml of a 1 mm slab -> cm²
-        unit = "cm²"
-    wide = cases.pivot_table(index=["patient_id", "view"], columns="phase", values=col).dropna()
+    wide, unit = ed_es_table(cache, structure=structure)
+    echo = unit != "ml"
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     for ed, es in zip(wide["ED"], wide["ES"]):
         ax.plot([0, 1], [ed, es], color="#999", lw=0.8, marker="o", ms=3)
@@ -226,6 +222,125 @@ def ed_es_volumes(cache, *, structure: str | None = None):
            title=f"{structure}: ED vs ES ({drop:.0%} of {len(wide)} drop)")
     fig.tight_layout()
     return fig
+
+
+def label_image(label: np.ndarray) -> np.ndarray:
+    """An RGB picture of a label map in the overlay colours (background black).
+
+    Args:
+        label: (H, W) integer label map.
+
+    Returns:
+        (H, W, 3) float array.
+    """
+    colors = np.array([[0, 0, 0], [0.12, 0.47, 0.71], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16]])
+    return colors[np.clip(label, 0, 3)]
+
+
+def label_gallery(labels: Sequence[np.ndarray], *, titles: Sequence[str] | None = None, modality: str = "mri",
+                  ncols: int = 8, size: float = 1.6):
+    """A grid of label maps drawn in the overlay colours.
+
+    Args:
+        labels: 2-D label maps.
+        titles: one per map.
+        modality: for the legend.
+        ncols: columns.
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    n = len(labels)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(label_image(np.asarray(labels[i])), interpolation="nearest")
+            if titles:
+                ax.set_title(titles[i], fontsize=8)
+    fig.legend(handles=legend_handles(modality), loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def loss_curves(history: pd.DataFrame, *, columns: Sequence[str], title: str = "", logy: bool = False):
+    """Training curves: one panel per group of columns that exist in ``history``.
+
+    Args:
+        history: one row per epoch with an ``epoch`` column.
+        columns: columns to draw (missing ones are skipped; validation columns are drawn only
+            where measured).
+        title: figure title.
+        logy: logarithmic y axis.
+
+    Returns:
+        The Figure.
+    """
+    present = [c for c in columns if c in history.columns]
+    fig, axes = plt.subplots(1, len(present), figsize=(3.6 * len(present), 3.0), squeeze=False)
+    for ax, col in zip(axes.flat, present):
+        data = history[["epoch", col]].dropna()
+        ax.plot(data["epoch"], data[col], marker="o" if len(data) < 30 else None, ms=3)
+        ax.set(title=col, xlabel="epoch")
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(coords: np.ndarray, table: pd.DataFrame, *, color_by: Sequence[str] = ("phase", "slice_pos", "group")):
+    """Scatter of the first two latent coordinates, one panel per colouring column.
+
+    Args:
+        coords: (N, >=2) coordinates (e.g. principal components).
+        table: slice table of the same N rows.
+        color_by: columns to colour by (skipped when absent or constant).
+
+    Returns:
+        The Figure.
+    """
+    import seaborn as sns
+
+    cols = [c for c in color_by if c in table.columns and table[c].nunique() > 1]
+    cols = cols or [None]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.8), squeeze=False)
+    for ax, col in zip(axes.flat, cols):
+        data = pd.DataFrame({"PC1": coords[:, 0], "PC2": coords[:, 1]})
+        if col:
+            data[col] = table[col].to_numpy()
+        sns.scatterplot(data=data, x="PC1", y="PC2", hue=col, s=10, ax=ax, palette="viridis" if col == "slice_pos" else None)
+        ax.set_title(f"latent space, coloured by {col}" if col else "latent space")
+    fig.tight_layout()
+    return fig
+
+
+def failure_examples(masks: np.ndarray, report: pd.DataFrame, *, modality: str = "mri", per_check: int = 2):
+    """Examples of masks failing each plausibility check (checks nobody failed are left out).
+
+    Args:
+        masks: (N, H, W) label maps.
+        report: one row per mask, one boolean column per check (True = passed), plus ``valid``.
+        modality: for the legend.
+        per_check: examples per failed check.
+
+    Returns:
+        The Figure, or None if every mask is valid.
+    """
+    checks = [c for c in report.columns if c != "valid" and report[c].dtype == bool]
+    shown, titles = [], []
+    for check in checks:
+        for i in np.flatnonzero(~report[check].to_numpy())[:per_check]:
+            shown.append(masks[i])
+            titles.append(check.replace("_", " "))
+    if not shown:
+        return None
+    return label_gallery(shown, titles=titles, modality=modality, ncols=6, size=2.0)
 
 
 def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:

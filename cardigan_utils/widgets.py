@@ -123,3 +123,81 @@ def dataset_chooser(value: str = "phantom-mri"):
     dropdown = w.Dropdown(options=DATASETS, value=value, description="dataset")
     note = w.HTML("<br>".join(f"<b>{d}</b>: {status(d)}" for d in DATASETS))
     return dropdown, w.VBox([dropdown, note])
+
+
+class LatentExplorer:
+    """Sliders on the main directions of a shape VAE's latent space; the decoded shape redraws.
+
+    Args:
+        model: a trained :class:`~cardigan_utils.networks.vae.ShapeVAE`.
+        mean: (D,) centre of the codes (e.g. the mean training code).
+        directions: (k, D) unit directions (e.g. principal components).
+        std: (k,) spread along each direction; sliders span +-3 std.
+        modality: for the legend.
+    """
+
+    def __init__(self, model, mean, directions, std, *, modality: str = "mri") -> None:
+        import ipywidgets as w
+
+        self.model, self.mean, self.directions, self.std = model, np.asarray(mean), np.asarray(directions), np.asarray(std)
+        self.modality = modality
+        self.sliders = [
+            w.FloatSlider(value=0.0, min=-3.0, max=3.0, step=0.1, description=f"PC{i + 1} (σ)", continuous_update=False)
+            for i in range(len(self.directions))
+        ]
+        self.output = w.Output()
+        for s in self.sliders:
+            s.observe(lambda change: self.render(), names="value")
+        self.widget = w.HBox([w.VBox(self.sliders), self.output])
+        self.render()
+
+    def code(self) -> np.ndarray:
+        """The latent code the sliders point at."""
+        weights = np.array([s.value for s in self.sliders]) * self.std
+        return self.mean + weights @ self.directions
+
+    def decoded(self) -> np.ndarray:
+        """The label map decoded from :meth:`code`."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        z = torch.as_tensor(self.code(), dtype=torch.float32, device=device)[None]
+        return self.model.decode_labels(z)[0].cpu().numpy()
+
+    def render(self):
+        """Redraw the decoded shape.
+
+        Returns:
+            The Figure drawn.
+        """
+        from IPython.display import display
+
+        from .viz import label_image
+
+        label = self.decoded()
+        fig, ax = plt.subplots(figsize=(3.4, 3.4))
+        ax.imshow(label_image(label), interpolation="nearest")
+        ax.set_axis_off()
+        ax.legend(handles=legend_handles(self.modality), loc="lower right", fontsize=7)
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(fig)
+        plt.close(fig)
+        self.figure, self.label = fig, label
+        return fig
+
+
+def latent_explorer(model, mean, directions, std, *, modality: str = "mri") -> LatentExplorer:
+    """An interactive latent-space explorer (see :class:`LatentExplorer`).
+
+    Args:
+        model: a trained shape VAE.
+        mean: (D,) centre code.
+        directions: (k, D) unit directions.
+        std: (k,) spread along each direction.
+        modality: for the legend.
+
+    Returns:
+        The :class:`LatentExplorer`; display ``explorer.widget``.
+    """
+    return LatentExplorer(model, mean, directions, std, modality=modality)

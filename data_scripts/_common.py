@@ -16,7 +16,8 @@ def prepare_main(dataset: str, argv=None) -> int:
     p.add_argument("--image-size", type=int, default=128, choices=(64, 128, 256))
     p.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
     p.add_argument("--unpack-to", default=None, help="where to unpack an archive")
-    p.add_argument("--split", default=None, help="official split to read (default: all)")
+    splits = ("training", "testing") if dataset == "acdc" else ("training", "validation", "testing")
+    p.add_argument("--split", default=None, choices=splits, help="official split to read (default: all)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:

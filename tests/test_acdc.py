@@ -79,8 +79,32 @@ def test_affine_mismatch(fake_acdc):
     gt = fake_acdc / "patient001" / "patient001_frame01_gt.nii.gz"
     img = nib.load(str(gt))
     _rewrite(gt, np.asarray(img.dataobj), affine=np.diag([2.0, 2.0, 10.0, 1.0]))
-    with pytest.raises(DataError, match="affine differs from its image's"):
+    with pytest.raises(DataError, match="affine or voxel size .* differs from its image's"):
         read_acdc_patient(fake_acdc / "patient001")
+
+
+def test_voxel_size_mismatch_with_acdc_style_affines(fake_acdc):
+    """Real ACDC affines are diag(-1, -1, 1): the voxel size lives only in the header zooms."""
+    pdir = fake_acdc / "patient001"
+    for name, zooms in (("patient001_frame01.nii.gz", (1.5, 1.5, 10.0)), ("patient001_frame01_gt.nii.gz", (2.0, 2.0, 5.0))):
+        img = nib.load(str(pdir / name))
+        out = nib.Nifti1Image(np.asarray(img.dataobj), np.diag([-1.0, -1.0, 1.0, 1.0]))
+        out.header.set_zooms(zooms)
+        nib.save(out, str(pdir / name))
+    with pytest.raises(DataError, match=r"voxel size \(2\.0, 2\.0, 5\.0\) differs from its image's \(1\.5, 1\.5, 10\.0\)"):
+        read_acdc_patient(pdir)
+
+
+@pytest.mark.parametrize("value", ["1x", "1.9", "0"])
+def test_frame_numbers_must_be_positive_integers(fake_acdc, value):
+    (fake_acdc / "patient001" / "Info.cfg").write_text(f"ED: {value}\nES: 9\n")
+    with pytest.raises(DataError, match=f"'ED: {value}' is not a frame number"):
+        read_acdc_patient(fake_acdc / "patient001")
+
+
+def test_split_that_does_not_match_the_folder(fake_acdc):
+    with pytest.raises(DataError, match="asked for the 'testing' split but this folder is 'training'"):
+        list_acdc_patients(fake_acdc, split="testing")
 
 
 def test_labels_outside_convention(fake_acdc):
@@ -106,13 +130,21 @@ def test_empty_mask(fake_acdc):
         read_acdc_patient(fake_acdc / "patient001")
 
 
-@pytest.mark.parametrize("cut", ["truncate", "garbage"])
+@pytest.mark.parametrize("cut", ["truncate", "garbage", "header"])
 def test_corrupt_or_truncated_nifti(fake_acdc, cut):
     path = fake_acdc / "patient001" / "patient001_frame01.nii.gz"
     raw = path.read_bytes()
-    path.write_bytes(raw[: len(raw) // 2] if cut == "truncate" else gzip.compress(b"not a nifti at all" * 30))
-    with pytest.raises(DataError, match=r"frame01\.nii\.gz: cannot read it as NIfTI .*corrupt or truncated"):
+    if cut == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif cut == "garbage":
+        path.write_bytes(gzip.compress(b"not a nifti at all" * 30))
+    else:  # a damaged header inside a valid gzip stream: an unknown datatype code (bytes 70-71)
+        header = bytearray(gzip.decompress(raw))
+        header[70:72] = (9999).to_bytes(2, "little")
+        path.write_bytes(gzip.compress(bytes(header)))
+    with pytest.raises(DataError, match=r"frame01\.nii\.gz: cannot read it as NIfTI .*corrupt or truncated") as err:
         read_acdc_patient(fake_acdc / "patient001")
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.acdc

@@ -61,7 +61,28 @@ def test_rebuild_is_skipped_for_same_params_and_refused_for_others(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         build_cache(_cases(4), out, image_size=16, progress=False)
     assert build_cache(_cases(4), out, image_size=16, overwrite=True, progress=False).images.shape[1] == 16
-    assert not (tmp_path / "c.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no partial or old folders left
+
+
+def test_changed_data_with_the_same_keys_is_not_mistaken_for_the_cache(tmp_path):
+    out = tmp_path / "c"
+    first = build_cache(_cases(4), out, image_size=32, progress=False)
+    changed = _cases(4)
+    changed[0].image[...] *= 2.0
+    changed[0].label[changed[0].label == 1] = 0
+    with pytest.raises(FileExistsError, match="other data or parameters"):
+        build_cache(changed, out, image_size=32, progress=False)
+    rebuilt = build_cache(changed, out, image_size=32, overwrite=True, progress=False)
+    assert rebuilt.manifest["fingerprint"] != first.manifest["fingerprint"]
+    assert rebuilt.cases.loc[0, "volume_RV_ml"] == 0
+
+
+def test_a_folder_that_is_not_a_cache_is_never_replaced(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "vae.pt").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a slice cache"):
+        build_cache(_cases(2), tmp_path / "run", image_size=32, overwrite=True, progress=False)
+    assert (tmp_path / "run" / "vae.pt").read_text() == "precious"
 
 
 def test_load_cache_says_which_notebook_to_run(tmp_path):

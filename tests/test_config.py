@@ -10,6 +10,15 @@ def test_profiles_have_the_shared_names():
         assert {"image_size", "batch_size", "max_epochs", "n_patients"} <= set(params), name
 
 
+def test_stage_sections_override_the_common_values():
+    p = config.profile_params("quick", stage="vae")
+    assert p["max_epochs"] == config.PROFILES["quick"]["vae"]["max_epochs"] != config.PROFILES["quick"]["max_epochs"]
+    assert p["image_size"] == config.PROFILES["quick"]["image_size"] and "vae" not in p
+    assert config.profile_params("quick", stage="vae", max_epochs=1)["max_epochs"] == 1
+    with pytest.raises(ValueError, match="no 'spade' section"):
+        config.profile_params("quick", stage="spade")
+
+
 def test_profile_params_overrides_win_and_none_is_ignored():
     p = config.profile_params("smoke", batch_size=3, max_epochs=None)
     assert p["batch_size"] == 3

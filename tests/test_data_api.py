@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cardigan_utils import metrics
-from cardigan_utils.data import load_cases, prepare_cache, reference_cases
+from cardigan_utils.data import choose_patients, load_cases, prepare_cache, reference_cases
 from cardigan_utils.data.acdc import read_acdc
 from cardigan_utils.data.camus import read_camus
 from cardigan_utils.data.export import official_ids
@@ -24,6 +24,28 @@ def test_load_cases_errors(monkeypatch):
     with pytest.raises(FileNotFoundError, match="set CARDIGAN_CAMUS_DIR"):
         load_cases("camus")
     assert reference_cases("echo") == []
+
+
+def test_choose_patients_spreads_over_groups():
+    groups = {f"patient{i:03d}": ["DCM", "HCM", "MINF", "NOR", "RV"][i // 20] for i in range(100)}
+    chosen = choose_patients(groups, 10, seed=0)
+    assert len(chosen) == 10 and chosen == sorted(chosen)
+    assert {groups[p] for p in chosen} == {"DCM", "HCM", "MINF", "NOR", "RV"}
+    assert chosen != choose_patients(groups, 10, seed=1)
+    assert choose_patients(groups, None) == sorted(groups)
+
+
+@pytest.mark.acdc
+def test_acdc_subset_is_stratified(acdc_dir):
+    cases = load_cases("acdc", data_dir=acdc_dir, n_patients=10, progress=False)
+    assert len({c.patient_id for c in cases}) == 10
+    assert {c.meta["Group"] for c in cases} == {"DCM", "HCM", "MINF", "NOR", "RV"}
+
+
+def test_reference_cases_warn_on_a_wrong_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARDIGAN_ACDC_DIR", str(tmp_path))
+    with pytest.warns(UserWarning, match="no real acdc reference"):
+        assert reference_cases("mri") == []
 
 
 def test_prepare_cache_and_metrics_round_trip(tmp_path):

@@ -39,6 +39,18 @@ def test_01_metrics_and_figures(smoke_run):
     assert (run_dir / "cache" / f"phantom-mri_{PROFILES['smoke']['image_size']}" / "manifest.json").exists()
 
 
+def test_02_metrics_and_checkpoint(smoke_run):
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "02_shape_vae" / "metrics.json").read_text())
+    assert m["epochs"] == PROFILES["smoke"]["vae"]["max_epochs"] and m["n_samples"] == PROFILES["smoke"]["vae"]["n_samples"]
+    assert 0 < m["recon_dice_val_mean"] <= 1
+    assert 0 <= m["valid_fraction"] <= 1 and 0 <= m["valid_fraction_postprocessed"] <= 1
+    assert set(m["recon_dice_test"]) == {"RV", "MYO", "LV"}
+    assert (run_dir / "vae.pt").exists() and (run_dir / "vae.json").exists()
+    for fig in ("loss_curves", "reconstructions", "latent_space", "interpolation", "samples"):
+        assert (run_dir / "02_shape_vae" / "figures" / f"{fig}.png").exists()
+
+
 def test_01_on_the_echo_phantom(tmp_path):
     runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())

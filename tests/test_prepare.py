@@ -65,6 +65,34 @@ def test_tar_symlink_escaping_the_target_is_refused(tmp_path):
         extract_archive(archive, tmp_path / "out")
 
 
+@pytest.mark.parametrize("kind", ["absolute symlink", "escaping hardlink", "fifo"])
+def test_tar_members_that_are_not_plain_files_inside_are_refused(tmp_path, kind):
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.addfile(tarfile.TarInfo("data/ok.txt"), io.BytesIO(b""))
+        m = tarfile.TarInfo("data/x")
+        if kind == "absolute symlink":
+            m.type, m.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        elif kind == "escaping hardlink":
+            m.type, m.linkname = tarfile.LNKTYPE, "../../outside"
+        else:
+            m.type = tarfile.FIFOTYPE
+        tf.addfile(m)
+    with pytest.raises(DataError, match="refusing to unpack it"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["evil.tar"]
+
+
+@pytest.mark.parametrize("damage", ["truncated zip", "zip named tar.gz"])
+def test_damaged_archives(tmp_path, damage):
+    good = _zip_folder(_fake_acdc(tmp_path / "src", n=1), tmp_path / "a.zip")
+    bad = tmp_path / ("b.zip" if damage == "truncated zip" else "b.tar.gz")
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) // 3] if damage == "truncated zip" else data)
+    with pytest.raises(DataError, match="cannot unpack it .*the download is damaged"):
+        extract_archive(bad, tmp_path / "out")
+
+
 def test_tar_is_unpacked(tmp_path):
     src = _fake_acdc(tmp_path / "src", n=2)
     archive = tmp_path / "a.tar.gz"

@@ -37,6 +37,27 @@ def test_run_sequence_passes_parameters_and_names_the_failing_cell(tmp_path):
     assert (tmp_path / "run" / "notebooks" / "02_bad.ipynb").exists()
 
 
+def test_kernel_failures_name_the_notebook_and_unknown_parameters_are_refused(tmp_path):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    _notebook(nbdir / "01_a.ipynb", ["1"])
+    # A kernel that cannot start (or dies) is not a cell error: the notebook is still named.
+    with pytest.raises(runner.NotebookFailed, match=r"01_a\.ipynb failed: NoSuchKernel"):
+        runner.run_sequence(tmp_path / "run", notebook_dir=nbdir, kernel_name="no-such-kernel", log=lambda line: None)
+    with pytest.raises(ValueError, match=r"no notebook of this run declares \['n_patinets'\]"):
+        runner.run_sequence(tmp_path / "run", notebook_dir=nbdir, parameters={"n_patinets": 3}, log=lambda line: None)
+
+
+def test_relative_data_dir_is_resolved_from_the_caller(tmp_path, monkeypatch):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    _notebook(nbdir / "01_a.ipynb", ["import pathlib\npathlib.Path(run_dir, 'd.txt').write_text(str(data_dir))"],
+              params="run_dir = 'x'\ndata_dir = None\n")
+    monkeypatch.chdir(tmp_path)
+    runner.run_sequence(tmp_path / "run", data_dir="mydata", notebook_dir=nbdir, log=lambda line: None)
+    assert (tmp_path / "run" / "d.txt").read_text() == str(tmp_path / "mydata")
+
+
 def test_cli_reports_failures_without_traceback(tmp_path, capsys):
     assert runner.main(["run", "--run-dir", str(tmp_path), "--only", "99"]) == 1
     assert "no notebook" in capsys.readouterr().err

@@ -65,3 +65,27 @@ def test_case_slices_echo_resizes_the_whole_image():
     assert s.spacing == pytest.approx((0.4 * 90 / 32, 0.5 * 60 / 32))
     # rows are the second array axis (depth): label 1 sits above label 3
     assert np.nonzero(s.labels[0] == 1)[0].mean() < np.nonzero(s.labels[0] == 3)[0].mean()
+
+
+def test_anisotropic_pixels_keep_shape_and_orientation():
+    """A circle of 20 mm radius drawn on 1.0 x 2.0 mm pixels stays a 20 mm circle after slicing."""
+    sx, sy = 1.0, 2.0
+    x, y = np.meshgrid(np.arange(120) * sx, np.arange(60) * sy, indexing="ij")
+    label = np.zeros((120, 60, 1), np.uint8)
+    label[np.hypot(x - 50, y - 60) < 20, 0] = 3
+    label[(np.abs(x - 95) < 5) & (np.abs(y - 60) < 5), 0] = 1  # a marker at +x of the circle
+    case = Case(image=label.astype(np.float32) * 100, label=label, spacing=(sx, sy, 10.0),
+                patient_id="p", phase="ED", modality="mri")
+    s = case_slices(case, image_size=64, fov_mm=128.0)  # 2 mm pixels
+    rows, cols = np.nonzero(s.labels[0] == 3)
+    assert (rows.max() - rows.min() + 1) * 2.0 == pytest.approx(40, abs=4)  # y extent, mm
+    assert (cols.max() - cols.min() + 1) * 2.0 == pytest.approx(40, abs=4)  # x extent, mm
+    mr, mc = np.nonzero(s.labels[0] == 1)
+    assert mc.mean() > cols.mean() + 15 and abs(mr.mean() - rows.mean()) < 2  # marker stays at +x (columns)
+
+
+def test_downsampling_is_anti_aliased():
+    """A one-pixel checkerboard (pure high frequency) averages out instead of aliasing."""
+    img = (np.indices((1, 90, 90)).sum(axis=0) % 2).astype(np.float32)
+    out, _ = resample_slices(img, np.zeros(img.shape, np.uint8), (1 / 3, 1 / 3))
+    assert out.std() < 0.05 and out.mean() == pytest.approx(0.5, abs=0.05)

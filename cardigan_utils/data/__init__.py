@@ -20,6 +20,7 @@ __all__ = [
     "SliceCache",
     "SliceDataset",
     "build_cache",
+    "choose_patients",
     "cache_dir",
     "load_cache",
     "load_cases",
@@ -60,15 +61,41 @@ def load_cases(
         return phantom_cases(dataset, n_patients, seed=seed)
     root = dataset_dir(dataset, data_dir)
     if dataset == "acdc":
-        from .acdc import list_acdc_patients, read_acdc
+        from .acdc import list_acdc_patients, read_acdc, read_cfg
 
-        ids = [p.name for p in list_acdc_patients(root, split=split)][:n_patients]
+        dirs = list_acdc_patients(root, split=split)
+        groups = {d.name: str(read_cfg(d / "Info.cfg").get("Group", "")) if (d / "Info.cfg").exists() else "" for d in dirs}
+        ids = choose_patients(groups, n_patients, seed=seed)
         return read_acdc(root, split=split, patients=ids, progress=progress)
     from .camus import list_camus_patients, read_camus
 
-    ids = [p.name for p in list_camus_patients(root, split=split)][:n_patients]
+    ids = choose_patients({p.name: "" for p in list_camus_patients(root, split=split)}, n_patients, seed=seed)
     # the legacy public testing set has no ground truth: skip those images (read_camus warns)
     return read_camus(root, split=split, patients=ids, require_labels=False)
+
+
+def choose_patients(groups: dict[str, str], n: int | None, *, seed: int = 0) -> list[str]:
+    """A seeded subset of ``n`` patients, spread evenly over the groups, in sorted order.
+
+    Real datasets are often ordered by pathology (ACDC numbers its groups in blocks of 20), so
+    "the first n" would be one group only.
+
+    Args:
+        groups: ``{patient_id: group}``.
+        n: how many (None or >= all: every patient).
+        seed: which subset.
+
+    Returns:
+        Sorted patient ids.
+    """
+    ids = sorted(groups)
+    if n is None or n >= len(ids):
+        return ids
+    from .cache import split_patients
+
+    # split_patients deals strata out evenly: its "test" share of size n is a stratified sample.
+    share = split_patients(ids, val_fraction=0.0, test_fraction=n / len(ids), seed=seed, strata=groups)
+    return sorted(p for p, s in share.items() if s == "test")
 
 
 def prepare_cache(
@@ -79,9 +106,10 @@ def prepare_cache(
     data_dir: str | os.PathLike | None = None,
     n_patients: int | None = None,
     seed: int = 0,
+    cases: list[Case] | None = None,
     progress: bool = True,
 ) -> SliceCache:
-    """Load ``dataset`` and build (or reuse) its slice cache in ``run_dir``.
+    """Build (or reuse, if its content is unchanged) the slice cache of ``dataset`` in ``run_dir``.
 
     Args:
         dataset: see :func:`load_cases`.
@@ -89,29 +117,37 @@ def prepare_cache(
         image_size: slice side.
         data_dir: folder of a real dataset.
         n_patients: see :func:`load_cases`.
-        seed: phantom seed and split seed.
+        seed: phantom seed, patient choice and split seed.
+        cases: Cases already loaded (skips loading them again).
         progress: show progress bars.
 
     Returns:
         The :class:`SliceCache`.
     """
     out = cache_dir(run_dir, dataset, image_size)
-    cases = load_cases(dataset, data_dir=data_dir, n_patients=n_patients, seed=seed, progress=progress)
+    if cases is None:
+        cases = load_cases(dataset, data_dir=data_dir, n_patients=n_patients, seed=seed, progress=progress)
     return build_cache(cases, out, image_size=image_size, seed=seed, overwrite=True, progress=progress)
 
 
-def reference_cases(modality: str, *, n_patients: int = 1) -> list[Case]:
-    """A few real Cases to compare with, when the real dataset of ``modality`` is configured.
+def reference_cases(modality: str, *, n_patients: int = 1, data_dir: str | os.PathLike | None = None) -> list[Case]:
+    """A few real Cases to compare with, when the real dataset of ``modality`` can be read.
 
     Args:
         modality: ``"mri"`` (ACDC, from CARDIGAN_ACDC_DIR) or ``"echo"`` (CAMUS, CARDIGAN_CAMUS_DIR).
         n_patients: how many patients.
+        data_dir: the dataset's folder (else its environment variable).
 
     Returns:
-        The Cases, or an empty list when the dataset's variable is not set.
+        The Cases, or an empty list (with a warning if the folder is set but unreadable).
     """
+    import warnings
+
     dataset = {"mri": "acdc", "echo": "camus"}[modality]
     try:
-        return load_cases(dataset, n_patients=n_patients, progress=False)
+        return load_cases(dataset, data_dir=data_dir, n_patients=n_patients, progress=False)
     except FileNotFoundError:
+        return []
+    except DataError as err:
+        warnings.warn(f"no real {dataset} reference: {err}", stacklevel=2)
         return []

@@ -41,7 +41,10 @@ def list_acdc_patients(root: str | Path, *, split: str | None = None) -> list[Pa
         raise ValueError(f"split must be 'training', 'testing' or None, not {split!r}")
     direct = _find_patients(root)
     if direct:
-        return direct if split in (None, root.name) else []
+        if split not in (None, root.name):
+            raise DataError(f"{root}: asked for the {split!r} split but this folder is {root.name!r}; "
+                            "point at the folder holding training/ and testing/")
+        return direct
     splits = [split] if split else ["training", "testing"]
     found = [p for s in splits for p in _find_patients(root / s)]
     if not found:
@@ -77,16 +80,20 @@ def read_acdc_patient(patient_dir: str | Path, *, phases: tuple[str, ...] = PHAS
     for phase in phases:
         if phase not in info:
             raise DataError(f"{patient_dir / 'Info.cfg'}: no '{phase}:' line; restore the original file")
-        frame = int(info[phase])
+        frame = info[phase]
+        if not isinstance(frame, int) or frame < 1:
+            raise DataError(f"{patient_dir / 'Info.cfg'}: '{phase}: {frame}' is not a frame number (1, 2, ...); restore the original file")
         img_path, gt_path = _frame_path(patient_dir, frame, False), _frame_path(patient_dir, frame, True)
         image, img_affine, zooms = load_nifti(img_path)
-        label, gt_affine, _ = load_nifti(gt_path)
+        label, gt_affine, gt_zooms = load_nifti(gt_path)
         if image.ndim != 3:
             raise DataError(f"{img_path}: expected a 3-D frame, got shape {image.shape}; use the frameYY files, not the 4-D cine")
         if image.shape != label.shape:
             raise DataError(f"{gt_path}: shape {label.shape} differs from its image {image.shape}; pair each frame with its own _gt")
-        if not np.allclose(img_affine, gt_affine, atol=1e-3):
-            raise DataError(f"{gt_path}: affine differs from its image's; the ground truth is not aligned with {img_path.name}")
+        # ACDC's affines carry no voxel size (it is only in the header zooms): compare both.
+        if not np.allclose(img_affine, gt_affine, atol=1e-3) or not np.allclose(zooms[:3], gt_zooms[:3], rtol=1e-4):
+            raise DataError(f"{gt_path}: affine or voxel size {tuple(round(z, 4) for z in gt_zooms[:3])} differs from its image's "
+                            f"{tuple(round(z, 4) for z in zooms[:3])}; the ground truth is not aligned with {img_path.name}")
         if not np.allclose(label, np.round(label)):
             raise DataError(f"{gt_path}: label values are not integers; is this an image instead of a _gt file?")
         label = np.round(label).astype(np.int64)

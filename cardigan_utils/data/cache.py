@@ -13,8 +13,10 @@ whole or not at all. Later notebooks load it in seconds with :func:`load_cache`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,27 @@ from .case import LABELS, Case
 from .slices import DEFAULT_FOV_MM, case_slices
 
 SPLITS = ("train", "val", "test")
+
+PIPELINE_VERSION = 3
+"""Bump when slicing or normalisation changes: caches of another version are rebuilt."""
+
+
+def fingerprint(cases: list[Case]) -> str:
+    """A content hash of Cases (keys, pixels, labels, spacing, vendor/group), order-independent.
+
+    Args:
+        cases: the Cases.
+
+    Returns:
+        A hex digest; equal digests mean the same data.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for c in sorted(cases, key=lambda c: c.key):
+        h.update(c.key.encode())
+        h.update(np.ascontiguousarray(c.image, dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(c.label, dtype=np.uint8).tobytes())
+        h.update(repr((tuple(float(v) for v in c.spacing), c.meta.get("vendor"), c.meta.get("Group", c.meta.get("group")))).encode())
+    return h.hexdigest()
 
 
 def split_patients(
@@ -151,8 +174,10 @@ def build_cache(
 ) -> SliceCache:
     """Slice, normalise and split ``cases`` and write them as a slice cache.
 
-    If ``out_dir`` already holds a cache built with the same parameters it is loaded instead;
-    one built with other parameters raises unless ``overwrite``.
+    If ``out_dir`` already holds a cache of the same data (content :func:`fingerprint`), parameters
+    and pipeline version, it is loaded instead; any other cache there raises unless ``overwrite``.
+    A folder that is not a slice cache is never replaced. The new cache is written under a
+    temporary name and swapped in at the end.
 
     Args:
         cases: Cases of one dataset (all of one modality).
@@ -162,7 +187,7 @@ def build_cache(
         val_fraction: share of patients for validation.
         test_fraction: share of patients held out for testing.
         seed: split seed.
-        overwrite: rebuild even if a cache with other parameters exists.
+        overwrite: replace a cache built from other data or parameters.
         progress: show a progress bar.
 
     Returns:
@@ -185,7 +210,8 @@ def build_cache(
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
         "seed": seed,
-        "case_keys": sorted(c.key for c in cases),
+        "fingerprint": fingerprint(cases),
+        "pipeline_version": PIPELINE_VERSION,
     }
     manifest_path = out_dir / "manifest.json"
     if manifest_path.exists():
@@ -193,7 +219,9 @@ def build_cache(
         if {k: old.get(k) for k in params} == params:
             return load_cache(out_dir)
         if not overwrite:
-            raise FileExistsError(f"{out_dir} holds a cache built with other parameters; pass overwrite=True to rebuild it")
+            raise FileExistsError(f"{out_dir} holds a cache built from other data or parameters; pass overwrite=True to rebuild it")
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty and is not a slice cache; choose another folder")
 
     start = time.perf_counter()
     strata = {c.patient_id: str(c.meta.get("Group", c.meta.get("group", c.meta.get("vendor", "")))) for c in cases}
@@ -237,9 +265,8 @@ def build_cache(
             }
         )
 
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".partial-"))
     np.save(tmp / "images.npy", np.concatenate(images).astype(np.float32))
     np.save(tmp / "labels.npy", np.concatenate(labels).astype(np.uint8))
     pd.DataFrame(rows).to_csv(tmp / "slices.csv", index=False)
@@ -256,9 +283,13 @@ def build_cache(
         "kit_version": __version__,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    old_dir = None
     if out_dir.exists():
-        shutil.rmtree(out_dir)
+        old_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".old-"))
+        out_dir.rename(old_dir / "cache")
     tmp.rename(out_dir)
+    if old_dir is not None:
+        shutil.rmtree(old_dir)
     return load_cache(out_dir)
 
 

@@ -85,9 +85,11 @@ def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, .
     try:
         img = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, nib.filebasedimages.ImageFileError) as err:
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, nib.filebasedimages.ImageFileError,
+            nib.spatialimages.HeaderDataError, nib.spatialimages.ImageDataError) as err:
+        detail = " ".join(str(err).split())[:80]
         raise DataError(
-            f"{path}: cannot read it as NIfTI ({type(err).__name__}: {str(err)[:80]}); "
+            f"{path}: cannot read it as NIfTI ({type(err).__name__}: {detail}); "
             "the file is corrupt or truncated, download or extract it again"
         ) from None
     zooms = tuple(float(z) for z in img.header.get_zooms())

@@ -7,8 +7,10 @@ are checked against a SHA-256 when one is given and never write outside their ta
 from __future__ import annotations
 
 import hashlib
-import os
+import shutil
 import tarfile
+import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ def sha256sum(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 
 def _inside(target: Path, name: str) -> bool:
+    target = target.resolve()
     dest = (target / name).resolve()
     return dest == target or target in dest.parents
 
@@ -60,24 +63,44 @@ def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | No
         actual = sha256sum(archive)
         if actual.lower() != sha256.lower():
             raise DataError(f"{archive}: SHA-256 {actual[:16]}... does not match the expected {sha256[:16]}...; download it again")
-    target.mkdir(parents=True, exist_ok=True)
     name = archive.name.lower()
-    if name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            for member in zf.namelist():
-                if not _inside(target, member):
-                    raise DataError(f"{archive}: member {member!r} would be written outside {target}; refusing to unpack it")
-            zf.extractall(target)
-    elif name.endswith((".tar", ".tar.gz", ".tgz")):
-        with tarfile.open(archive) as tf:
-            for member in tf.getmembers():
-                if not _inside(target, member.name) or (
-                    (member.issym() or member.islnk()) and not _inside(target, os.path.join(os.path.dirname(member.name), member.linkname))
-                ):
-                    raise DataError(f"{archive}: member {member.name!r} would be written outside {target}; refusing to unpack it")
-            tf.extractall(target, filter="data")
-    else:
+    if not name.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
         raise DataError(f"{archive}: unknown archive type; give a .zip, .tar, .tar.gz or .tgz (or the unpacked folder)")
+    # Unpack next to the target and move into place at the end: a failed unpack leaves nothing.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".partial-"))
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    if not _inside(partial, member):
+                        raise DataError(f"{archive}: member {member!r} would be written outside {target}; refusing to unpack it")
+                zf.extractall(partial)
+        else:
+            with tarfile.open(archive) as tf:
+                members = tf.getmembers()
+                for member in members:
+                    try:  # the same rules extractall(filter="data") applies, checked before writing anything
+                        tarfile.data_filter(member, str(partial))
+                    except tarfile.FilterError as err:
+                        raise DataError(f"{archive}: member {member.name!r} would be written outside {target} or is not a "
+                                        f"plain file ({type(err).__name__}); refusing to unpack it") from None
+                tf.extractall(partial, members=members, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        detail = " ".join(str(err).split())[:80]
+        raise DataError(f"{archive}: cannot unpack it ({type(err).__name__}: {detail}); the download is damaged, get it again") from None
+    except DataError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    target.mkdir(parents=True, exist_ok=True)
+    for item in partial.iterdir():
+        dest = target / item.name
+        if dest.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+            raise DataError(f"{dest} already exists; unpack into an empty folder (--unpack-to)")
+        item.rename(dest)
+    partial.rmdir()
     return target
 
 
@@ -92,11 +115,15 @@ class LayoutReport:
 
     cases: list[Case] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    skipped_unlabelled: int = 0
 
     def summary(self) -> str:
         """A few lines for a person: counts, then one line per problem."""
         patients = len({c.patient_id for c in self.cases})
         lines = [f"{patients} patients read ({len(self.cases)} cases), {len(self.problems)} with problems"]
+        if self.skipped_unlabelled:
+            lines.append(f"  ({self.skipped_unlabelled} patients with images but no ground truth skipped, "
+                         "e.g. the legacy CAMUS testing set)")
         lines += [f"  {p}: {m}" for p, m in self.problems]
         return "\n".join(lines)
 
@@ -148,15 +175,21 @@ def verify_dataset(root: str | Path, dataset: str, *, split: str | None = None) 
     if dataset == "acdc":
         dirs, read = list_acdc_patients(root, split=split), read_acdc_patient
     elif dataset == "camus":
-        dirs, read = list_camus_patients(root, split=split), read_camus_patient
+        dirs = list_camus_patients(root, split=split)
+
+        def read(d):  # the legacy public testing set has no ground truth: skipped, counted below
+            return read_camus_patient(d, require_labels=False)
     else:
         raise ValueError(f"dataset must be 'acdc' or 'camus', not {dataset!r}")
     report = LayoutReport()
-    for d in progress(dirs, desc=f"verify {dataset}"):
-        try:
-            report.cases += read(d)
-        except DataError as err:
-            report.problems.append((d.name, str(err)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for d in progress(dirs, desc=f"verify {dataset}"):
+            try:
+                report.cases += read(d)
+            except DataError as err:
+                report.problems.append((d.name, str(err)))
+    report.skipped_unlabelled = sum("without ground truth" in str(w.message) for w in caught)
     return report
 
 

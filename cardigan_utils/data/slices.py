@@ -59,7 +59,9 @@ def resample_slices(image: np.ndarray, label: np.ndarray, zoom: tuple[float, flo
     """Resample a stack of 2-D slices (N, R, C) in-plane by ``zoom`` (rows, cols).
 
     The image is interpolated linearly; the label is resampled as one-hot channels, linearly, then
-    argmax, which keeps boundaries smooth where nearest-neighbour would make them jagged.
+    argmax, which keeps boundaries smooth where nearest-neighbour would make them jagged. When an
+    axis shrinks, image and one-hot channels are first low-passed (Gaussian, sigma = (1/zoom - 1)/2
+    pixels) so that speckle and thin structures do not alias.
 
     Args:
         image: float array (N, R, C).
@@ -72,9 +74,16 @@ def resample_slices(image: np.ndarray, label: np.ndarray, zoom: tuple[float, flo
     if np.allclose(zoom, 1.0):
         return image.astype(np.float32), label.astype(np.uint8)
     factors = (1.0, *zoom)
-    out_image = ndimage.zoom(image.astype(np.float32), factors, order=1, grid_mode=True, mode="nearest")
+    sigma = (0.0, *[max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom])
+
+    def resize(x: np.ndarray) -> np.ndarray:
+        if any(sigma):
+            x = ndimage.gaussian_filter(x, sigma, mode="nearest")
+        return ndimage.zoom(x, factors, order=1, grid_mode=True, mode="nearest")
+
+    out_image = resize(image.astype(np.float32))
     classes = np.arange(int(label.max()) + 1)
-    onehot = [ndimage.zoom((label == k).astype(np.float32), factors, order=1, grid_mode=True, mode="nearest") for k in classes]
+    onehot = [resize((label == k).astype(np.float32)) for k in classes]
     out_label = np.argmax(np.stack(onehot), axis=0).astype(np.uint8)
     return out_image, out_label
 

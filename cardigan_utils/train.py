@@ -1,0 +1,236 @@
+"""Training loops. Each returns its history as a DataFrame and writes checkpoints it can resume from.
+
+Reproducibility: every epoch draws its randomness (shuffling, augmentation, reparameterisation
+noise) from generators seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of
+epoch k continues exactly as the uninterrupted run would have (on the CPU; GPU kernels may
+differ in the last bits).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import get_device, progress
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _split_labels(cache, split: str) -> torch.Tensor:
+    idx = cache.indices(split)
+    if len(idx) == 0:
+        raise ValueError(f"the cache {cache.path} has no {split!r} slices; rebuild it with more patients")
+    return torch.from_numpy(np.ascontiguousarray(cache.labels[idx]))
+
+
+def per_class_dice(pred: torch.Tensor, target: torch.Tensor, *, num_classes: int) -> torch.Tensor:
+    """Mean Dice per foreground class over a batch of label maps (MONAI's DiceMetric).
+
+    A class absent from both the prediction and the truth of a slice is left out of that class's
+    mean (MONAI's ``ignore_empty``), so an apical slice without RV does not count as a perfect RV.
+
+    Args:
+        pred: (B, H, W) integer label maps.
+        target: (B, H, W) integer label maps.
+        num_classes: classes, background included.
+
+    Returns:
+        (num_classes - 1,) tensor of Dice per foreground class (nan if never present).
+    """
+    from monai.metrics import DiceMetric
+
+    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    def onehot(x):
+        return F.one_hot(x.long(), num_classes).permute(0, 3, 1, 2)
+    truth = onehot(target)
+    metric(onehot(pred), truth)
+    dice = metric.aggregate().cpu().float()
+    # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
+    dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
+    return dice
+
+
+def train_vae(
+    cache,
+    *,
+    run_dir: str | Path,
+    latent_dim: int = 32,
+    channels: list[int] | None = None,
+    max_epochs: int = 50,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    beta: float = 1e-3,
+    kl_warmup_epochs: int = 5,
+    augment: bool = True,
+    val_interval: int = 1,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress_bar: bool = True,
+    name: str = "vae",
+) -> pd.DataFrame:
+    """Train the shape VAE on the label maps of a slice cache.
+
+    Loss: Dice + cross-entropy of the reconstruction (MONAI ``DiceCELoss``) + ``beta`` x KL, the
+    KL weight ramped linearly from 0 over ``kl_warmup_epochs`` epochs. Checkpoints in ``run_dir``:
+    ``<name>.pt`` (best validation loss; the one later notebooks use) and ``<name>_last.pt``
+    (every epoch, for resuming), each with a ``.json`` config; ``<name>_history.csv``.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache` (train and val splits are used).
+        run_dir: where checkpoints go.
+        latent_dim: latent size.
+        channels: encoder widths (default: by image size).
+        max_epochs: epochs in total (a resumed run continues up to this).
+        batch_size: batch size.
+        lr: Adam learning rate.
+        beta: KL weight after warm-up.
+        kl_warmup_epochs: epochs of linear KL warm-up (0: none).
+        augment: random rotation / scaling / shift of the label maps.
+        val_interval: validate every this many epochs (and at the last).
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
+        seed: seed of the weights and of every epoch's randomness.
+        resume: continue from ``<name>_last.pt`` if it exists.
+        progress_bar: show a tqdm bar with the losses.
+        name: checkpoint file stem.
+
+    Returns:
+        History: one row per epoch (epoch, loss, recon, kl, beta, and at validation epochs
+        val_loss, val_dice_<class>, val_dice_mean, seconds).
+    """
+    from monai.losses import DiceCELoss
+
+    from .augment import affine_labels, random_affine_params
+    from .data.case import LABELS
+    from .networks.vae import ShapeVAE, kl_divergence
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    run_dir = Path(run_dir)
+    image_size = int(cache.manifest["image_size"])
+    names = [LABELS[cache.manifest["modality"]][k] for k in (1, 2, 3)]
+    train_labels = _split_labels(cache, "train")
+    val_labels = _split_labels(cache, "val")
+    model_config = {"image_size": image_size, "num_classes": 4, "latent_dim": latent_dim, "channels": channels}
+    torch.manual_seed(seed)
+    model = ShapeVAE(**model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = DiceCELoss(to_onehot_y=False, softmax=True)
+    config = {
+        "model": model.config,
+        "train": {"max_epochs": max_epochs, "batch_size": batch_size, "lr": lr, "beta": beta,
+                  "kl_warmup_epochs": kl_warmup_epochs, "augment": augment, "seed": seed},
+        "data": {"cache": str(cache.path), "dataset": cache.manifest["dataset"], "modality": cache.manifest["modality"]},
+    }
+    last_path, best_path = run_dir / f"{name}_last.pt", run_dir / f"{name}.pt"
+    history: list[dict[str, Any]] = []
+    start_epoch, best = 0, float("inf")
+    if resume and last_path.exists():
+        state, _ = load_checkpoint(last_path, map_location=str(device))
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best = int(state["epoch"]), float(state["best"])
+        history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
+
+    steps = int(np.ceil(len(train_labels) / batch_size))
+    bar = progress(total=(max_epochs - start_epoch) * steps, desc="VAE", enabled=progress_bar)
+    for epoch in range(start_epoch, max_epochs):
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        torch.manual_seed(_epoch_seed(seed, epoch))  # reparameterisation noise
+        order = torch.randperm(len(train_labels), generator=gen)
+        weight = beta * min(1.0, (epoch + 1) / kl_warmup_epochs) if kl_warmup_epochs > 0 else beta
+        model.train()
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        for step in range(steps):
+            batch = train_labels[order[step * batch_size : (step + 1) * batch_size]]
+            if augment:
+                batch = affine_labels(batch, random_affine_params(len(batch), generator=gen))
+            batch = batch.to(device)
+            target = model.one_hot(batch)
+            logits, mu, logvar = model(target)
+            recon = loss_fn(logits, target)
+            kl = kl_divergence(mu, logvar)
+            loss = recon + weight * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in (("loss", loss), ("recon", recon), ("kl", kl)):
+                sums[key] += value.item() / steps
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, recon=f"{recon.item():.3f}", kl=f"{kl.item():.1f}")
+        row: dict[str, Any] = {"epoch": epoch + 1, **sums, "beta": weight}
+        if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
+            row.update(evaluate_vae(model, val_labels, beta=weight, names=names, batch_size=batch_size))
+            if row["val_loss"] < best:
+                best = row["val_loss"]
+                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
+        row["seconds"] = round(time.perf_counter() - t0, 2)
+        history.append(row)
+        pd.DataFrame(history).to_csv(run_dir / f"{name}_history.csv", index=False)
+        save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "epoch": epoch + 1, "best": best}, config={**config, "epoch": epoch + 1})
+    bar.close()
+    return pd.DataFrame(history)
+
+
+@torch.no_grad()
+def evaluate_vae(model, labels: torch.Tensor, *, beta: float, names: list[str], batch_size: int = 64) -> dict[str, float]:
+    """Validation loss (posterior mean, no noise) and reconstruction Dice per class.
+
+    Args:
+        model: a :class:`~cardigan_utils.networks.vae.ShapeVAE`.
+        labels: (N, H, W) label maps.
+        beta: KL weight for the loss.
+        names: names of classes 1..3.
+        batch_size: evaluation batch.
+
+    Returns:
+        ``val_loss``, ``val_dice_<name>`` per class and ``val_dice_mean``.
+    """
+    from monai.losses import DiceCELoss
+
+    from .networks.vae import kl_divergence
+
+    device = next(model.parameters()).device
+    loss_fn = DiceCELoss(to_onehot_y=False, softmax=True)
+    model.eval()
+    total, preds = 0.0, []
+    for chunk in labels.split(batch_size):
+        chunk = chunk.to(device)
+        target = model.one_hot(chunk)
+        logits, mu, logvar = model(target)
+        total += float(loss_fn(logits, target) + beta * kl_divergence(mu, logvar)) * len(chunk)
+        preds.append(logits.argmax(1).cpu())
+    dice = per_class_dice(torch.cat(preds), labels, num_classes=4)
+    out = {"val_loss": total / len(labels)}
+    out.update({f"val_dice_{n}": float(d) for n, d in zip(names, dice)})
+    out["val_dice_mean"] = float(np.nanmean(dice.numpy()))
+    return out
+
+
+def load_vae(path: str | Path, *, device: str | torch.device | None = None):
+    """Load a trained shape VAE from its checkpoint.
+
+    Args:
+        path: ``vae.pt`` (with ``vae.json`` beside it).
+        device: where to put it (default: the best available).
+
+    Returns:
+        The :class:`~cardigan_utils.networks.vae.ShapeVAE` in eval mode.
+    """
+    from .networks.vae import ShapeVAE
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    state, config = load_checkpoint(path, map_location=str(device))
+    model = ShapeVAE(**config["model"]).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
