@@ -135,7 +135,7 @@ def train_vae(
     start_epoch, best = 0, float("inf")
     if resume and last_path.exists():
         state, _ = load_checkpoint(last_path, map_location=str(device))
-        model.load_state_dict(state["model"])
+        _load_weights(model, state["model"], path=last_path)
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best = int(state["epoch"]), float(state["best"])
         history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
@@ -179,6 +179,14 @@ def train_vae(
         save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "epoch": epoch + 1, "best": best}, config={**config, "epoch": epoch + 1})
     bar.close()
+    # Fit the sampling prior on the training codes of the best model and store it with it.
+    state, best_config = load_checkpoint(best_path, map_location=str(device))
+    model.load_state_dict(state["model"])
+    model.eval()
+    with torch.no_grad():
+        codes = torch.cat([model.encode(chunk.to(device))[0] for chunk in train_labels.split(256)])
+    model.fit_prior(codes)
+    save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"})
     return pd.DataFrame(history)
 
 
@@ -232,5 +240,13 @@ def load_vae(path: str | Path, *, device: str | torch.device | None = None):
     device = get_device(device) if not isinstance(device, torch.device) else device
     state, config = load_checkpoint(path, map_location=str(device))
     model = ShapeVAE(**config["model"]).to(device)
-    model.load_state_dict(state["model"])
+    _load_weights(model, state["model"], path=Path(path))
     return model.eval()
+
+
+def _load_weights(model, state: dict, *, path: Path) -> None:
+    """Load a state dict; a checkpoint from before the fitted prior existed keeps N(0, I)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"prior_mean", "prior_chol"}:
+        raise RuntimeError(f"{path}: weights do not fit this model (missing {missing}, unexpected {unexpected}); "
+                           "was it written by another version of the kit? Train again in a new run_dir")

@@ -46,6 +46,23 @@ def test_sample_is_reproducible_per_generator():
     assert model.training  # sampling leaves the mode as it was
 
 
+def test_fitted_prior_matches_the_codes_and_is_saved():
+    model = ShapeVAE(image_size=64, latent_dim=3, channels=SMALL)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(model.sample_codes(4, generator=torch.Generator().manual_seed(0)),
+                       model.sample_codes(4, generator=torch.Generator().manual_seed(0), prior="standard"))
+    codes = torch.randn(5000, 3, generator=g) @ torch.tensor([[2.0, 0, 0], [1.0, 0.5, 0], [0, 0, 0.1]]) + torch.tensor([1.0, -2.0, 0.5])
+    model.fit_prior(codes)
+    drawn = model.sample_codes(20000, generator=g)
+    assert torch.allclose(drawn.mean(0), codes.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(drawn.T), torch.cov(codes.T), atol=0.1)
+    again = ShapeVAE(image_size=64, latent_dim=3, channels=SMALL)
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again.prior_chol, model.prior_chol)
+    with pytest.raises(ValueError, match="prior must be"):
+        model.sample_codes(2, prior="uniform")
+
+
 def test_kl_is_zero_at_the_prior():
     assert float(kl_divergence(torch.zeros(3, 5), torch.zeros(3, 5))) == 0.0
     assert float(kl_divergence(torch.ones(3, 5), torch.zeros(3, 5))) == pytest.approx(2.5)
@@ -76,6 +93,7 @@ def test_training_lowers_the_loss_and_writes_checkpoints(cache, tmp_path):
     assert config["model"]["latent_dim"] == 8 and "optimizer" not in state
     model = load_vae(tmp_path / "vae.pt", device="cpu")
     assert not model.training and model.sample(2).shape == (2, 64, 64)
+    assert not torch.equal(model.prior_chol, torch.eye(8))  # the sampling prior was fitted and saved
     assert pd.read_csv(tmp_path / "vae_history.csv").shape[0] == 3
 
 
@@ -89,6 +107,20 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path):
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert np.allclose(full.drop(columns="seconds").to_numpy(float), resumed.drop(columns="seconds").to_numpy(float))
+
+
+def test_resume_from_a_checkpoint_without_the_fitted_prior(cache, tmp_path):
+    kw = dict(channels=SMALL, latent_dim=8, batch_size=16, device="cpu", progress_bar=False)
+    train_vae(cache, run_dir=tmp_path, max_epochs=1, **kw)
+    state, config = load_checkpoint(tmp_path / "vae_last.pt")
+    for key in ("prior_mean", "prior_chol"):
+        del state["model"][key]
+    save_checkpoint(tmp_path / "vae_last.pt", state, config=config)
+    assert list(train_vae(cache, run_dir=tmp_path, max_epochs=2, **kw).epoch) == [1, 2]
+    state["model"]["net.extra"] = torch.zeros(1)
+    save_checkpoint(tmp_path / "vae_last.pt", state, config=config)
+    with pytest.raises(RuntimeError, match="weights do not fit this model"):
+        train_vae(cache, run_dir=tmp_path, max_epochs=3, **kw)
 
 
 def test_checkpoints_are_written_atomically(tmp_path):

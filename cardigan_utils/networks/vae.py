@@ -65,6 +65,12 @@ class ShapeVAE(nn.Module):
             num_res_units=num_res_units,
             use_sigmoid=False,
         )
+        # The sampling distribution. N(0, I) until fit_prior() replaces it by a Gaussian fitted to
+        # the training codes (ex-post density estimation, Ghosh et al., ICLR 2020): the posterior
+        # codes rarely fill the standard normal, and decoding from its empty regions gives broken
+        # shapes. Buffers, so the fitted prior is saved in the state dict with the weights.
+        self.register_buffer("prior_mean", torch.zeros(latent_dim))
+        self.register_buffer("prior_chol", torch.eye(latent_dim))
 
     def one_hot(self, label: torch.Tensor) -> torch.Tensor:
         """(B, H, W) integer label maps -> (B, C, H, W) float one-hot."""
@@ -106,20 +112,53 @@ class ShapeVAE(nn.Module):
         return self.decode(z), mu, logvar
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 512) -> torch.Tensor:
-        """Draw ``n`` new label maps from the prior N(0, I).
+    def fit_prior(self, codes: torch.Tensor) -> None:
+        """Fit the sampling Gaussian (mean, full covariance) to latent codes.
+
+        Args:
+            codes: (N, latent_dim) posterior means of the training label maps.
+        """
+        codes = codes.to(self.prior_mean.device, torch.float64)
+        mean = codes.mean(0)
+        cov = torch.cov(codes.T) + 1e-6 * torch.eye(self.latent_dim, dtype=torch.float64, device=codes.device)
+        self.prior_mean.copy_(mean.float())
+        self.prior_chol.copy_(torch.linalg.cholesky(cov).float())
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, *, generator: torch.Generator | None = None, prior: str = "fitted") -> torch.Tensor:
+        """Draw latent codes.
+
+        Args:
+            n: how many.
+            generator: a seeded ``torch.Generator`` (on the model's device).
+            prior: ``"fitted"`` (the Gaussian of :meth:`fit_prior`; N(0, I) if never fitted) or
+                ``"standard"`` (N(0, I)).
+
+        Returns:
+            (n, latent_dim) codes.
+        """
+        device = self.prior_mean.device
+        eps = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        if prior == "standard":
+            return eps
+        if prior != "fitted":
+            raise ValueError(f"prior must be 'fitted' or 'standard', not {prior!r}")
+        return self.prior_mean + eps @ self.prior_chol.T
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prior: str = "fitted", batch_size: int = 512) -> torch.Tensor:
+        """Draw ``n`` new label maps (see :meth:`sample_codes` for ``prior``).
 
         Args:
             n: how many.
             generator: a seeded ``torch.Generator`` for reproducible samples (on the model's device).
+            prior: ``"fitted"`` or ``"standard"``.
             batch_size: decoding batch.
 
         Returns:
             (n, H, W) uint8 label maps on the model's device.
         """
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode_labels(z, batch_size=batch_size)
+        return self.decode_labels(self.sample_codes(n, generator=generator, prior=prior), batch_size=batch_size)
 
     @torch.no_grad()
     def decode_labels(self, z: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
