@@ -9,7 +9,8 @@ They are built to make the study meaningful, not to be toys:
   the image, labelled LV cavity like the ACDC ground truth), end-diastole and end-systole (systole
   shrinks the cavities radially, the base descends towards the apex and the myocardium keeps its
   area, so the wall thickens), slices from base to apex (structures shrink, the RV stops before the
-  apex) and the ACDC groups (NOR, DCM, HCM, MINF, RV) drawn per patient.
+  apex, the cavity closes before it: no pinhole cavity or sub-pixel RV sliver is drawn) and the
+  ACDC groups (NOR, DCM, HCM, MINF, RV) drawn per patient.
 - **Appearance** (MRI): bright-blood SSFP contrast with surrounding anatomy (subcutaneous fat,
   chest-wall muscle, lungs with vessels above the diaphragm, liver, bowel, spleen, spine,
   descending aorta, epicardial fat, left atrium at the base), dark "India ink" lines at fat/water
@@ -19,12 +20,18 @@ They are built to make the study meaningful, not to be toys:
   bullet-shaped LV opening on the mitral plane, the left atrium below it, right heart chambers
   (unlabelled) in 4CH, a sector scan with speckle formed in the beam's polar geometry, depth
   attenuation, near-field clutter, log compression and echo dropout on walls parallel to the beam.
+  The heart is framed in the vendor's sector (the cavity, the inner wall and the atrium inside it;
+  only the outer wall may leave it) and the LV and LA meet along the mitral plane with nothing
+  between them.
 - **Vendors**: :data:`MRI_VENDORS` and :data:`ECHO_VENDORS` differ in contrast, noise, resolution,
   bias field (MRI), speckle size, gain, sector angle and dropout (echo), so that training on one
   vendor and testing on another is a real domain shift.
 
 Everything is deterministic per ``(seed, patient index)``: patient ``k`` is the same whatever other
-patients are generated, and its anatomy does not depend on the vendor (only its appearance does).
+patients are generated, and its anatomy does not depend on the vendor (only its appearance does,
+and, for echo, the heart's position in the vendor's sector). The labels are anatomically clean
+as drawn: they pass :func:`cardigan_utils.metrics.plausibility_report` (echo; MRI with
+``require=("MYO",)``) at the native resolution and after slicing (tests/test_phantom.py).
 No global random state is touched.
 """
 
@@ -419,6 +426,12 @@ def _draw_mri_anatomy(rng: np.random.Generator) -> tuple[dict, dict]:
     return meta, p
 
 
+_MRI_MIN_CAVITY_MM = 5.0  # smallest LV cavity (equivalent radius) a slice shows
+_MRI_MIN_CAVITY_FRAC = 0.25  # ... and relative to the epicardium's equivalent radius
+_MRI_MIN_RV_MM = 3.0  # thinnest RV cavity drawn
+_MRI_MIN_RV_AREA_MM2 = 40.0  # smallest RV cavity a slice shows
+
+
 def _mri_heart_tables(p: dict, z: float, phase: str) -> dict:
     """Angular tables of the heart's boundaries at distance ``z`` (mm) below the base plane.
 
@@ -460,6 +473,13 @@ def _mri_heart_tables(p: dict, z: float, phase: str) -> dict:
         epi = np.sqrt(endo**2 + p["myo_es"] * (epi_ed**2 - endo_ed**2))
     else:
         endo, epi = endo_ed, epi_ed
+    # the cavity closes before the apex: a slice whose cavity would be a pinhole in a thick ring
+    # (equivalent radius below _MRI_MIN_CAVITY_MM or below _MRI_MIN_CAVITY_FRAC of the epicardium's,
+    # i.e. myocardium > ~15x the cavity) is apical cap, myocardium only; image and label alike
+    if rc > 0:
+        r_endo, r_epi = math.sqrt(float(np.mean(endo**2))), math.sqrt(float(np.mean(epi**2)))
+        if r_endo < max(_MRI_MIN_CAVITY_MM, _MRI_MIN_CAVITY_FRAC * r_epi):
+            endo = np.zeros_like(th)
 
     # RV crescent wrapping the septum, thin free wall, tips joining the LV at the insertions
     urv = zz / p["lrv"]
@@ -468,7 +488,13 @@ def _mri_heart_tables(p: dict, z: float, phase: str) -> dict:
     phi = _wrap(th - p["rv_theta"]) / span
     shape = np.where(np.abs(phi) < 1.0, np.clip(1.0 - phi**2, 0, None) ** 0.6, 0.0)
     shape *= (1.0 + p["rv_asym"] * phi) * (1.0 + F["rv_shape"])
-    rv_out = epi + w * np.clip(shape, 0.0, None)
+    # the RV cavity is drawn where it is at least _MRI_MIN_RV_MM wide: the slivers thinner than a
+    # pixel at the insertion points and towards the RV apex would rasterise as separate specks
+    width = w * np.clip(shape, 0.0, None)
+    width = np.where(width >= _MRI_MIN_RV_MM, width, 0.0)
+    if 0.5 * float(np.sum((epi + width) ** 2 - epi**2)) * (2 * np.pi / _NT) < _MRI_MIN_RV_AREA_MM2:
+        width = np.zeros_like(th)  # nor a speck of RV near its apex
+    rv_out = epi + width
     if w > 0.5:
         wall = p["rv_wall"] * np.clip((1.25 - np.abs(phi)) / 0.25, 0.0, 1.0)
     else:
@@ -940,6 +966,10 @@ def _draw_echo_anatomy(rng: np.random.Generator) -> tuple[dict, dict]:
     return meta, p
 
 
+_LA_MAX_WIDENING = 0.9  # mm of atrial half-width gained per mm below the mitral plane, at most
+_MITRAL_INSET_MM = 1.5  # the atrial opening's half-width is at least this much below the cavity's
+
+
 def _echo_tables(p: dict, view: str, phase: str) -> dict:
     """1-D profiles along the LV long axis (distance ``a`` from the endocardial apex, mm)."""
     vp = p["views"][view]
@@ -964,9 +994,15 @@ def _echo_tables(p: dict, view: str, phase: str) -> dict:
         apical = vp["t_apex"] + (1 - vp["t_apex"]) * np.clip(ue / 0.3, 0, 1)  # thinner at the apex
         return T * (1.0 + _sin_series(vp["thick"][side], ue)) * apical
 
-    inside = (a >= 0) & (a <= L)
+    # The tables are continuous and extend past the ends of each structure (the LV profiles stay
+    # constant beyond the mitral plane, the atrial ones before it): the ends are cut exactly in
+    # _echo_geometry by the planes ``a = L`` and ``a = L + la_len``. Zeroing a table past an end
+    # instead would make the linear interpolation between samples taper the cavity, the wall and
+    # the atrium over the last ~0.4 mm, leaving myocardium specks and sealed background pixels on
+    # the mitral line.
     out = {"a_min": a_min, "da": (a_max - a_min) / (n - 1), "n": n, "L": L}
     tabs = []
+    h_mv = []  # cavity half-widths at the mitral plane
     for side in (0, 1):  # 0: right (+t), 1: left (-t; the septum in 4CH)
         he = endo_ed(side)
         hp = np.where(a >= 0, he + np.maximum(thick(side), 3.0), 0.0)
@@ -977,18 +1013,25 @@ def _echo_tables(p: dict, view: str, phase: str) -> dict:
             hs = he * fw
             hp = np.sqrt(np.maximum(hs**2 + hp**2 - he**2, 0.0))
             he = hs
-        he = np.where(inside, he, 0.0)
-        hp = np.where(a <= L, hp, 0.0)
         tabs += [he, hp]
+        h_mv.append(float(he[-1]))  # ue = 1 from the mitral plane on
     # left atrium below the mitral plane, the leaflets bowing into it
-    h0 = 0.85 * 0.5 * (tabs[0][inside][-1] + tabs[2][inside][-1])
+    h0 = 0.85 * 0.5 * (h_mv[0] + h_mv[1])
     v = (a - L) / la_len
     c = vp["la_c"]
     for side in (0, 1):
-        rise = h0 + (la_w / 2 - h0) * np.sin(0.5 * np.pi * np.clip(v / c, 0, 1))
+        # the atrial opening lies inside the annulus on each side (an asymmetric cavity can be
+        # narrower than h0 on one side): an atrium as wide as the cavity's corner would seal
+        # background pixels between the corner, the atrium and the wall
+        h0s = min(h0, h_mv[side] - _MITRAL_INSET_MM)
+        rise = h0s + (la_w / 2 - h0s) * np.sin(0.5 * np.pi * np.clip(v / c, 0, 1))
         fall = (la_w / 2) * np.sqrt(np.clip(1.0 - ((v - c) / (1 - c)) ** 2, 0.0, None))
         h = np.where(v < c, rise, fall) * (1.0 + _sin_series(vp["la"][side], np.clip(v, 0, 1)))
-        tabs.append(np.where((v >= 0) & (v <= 1), h, 0.0))
+        # below the annulus the atrial wall leaves the mitral plane at 48 degrees or steeper (in the
+        # image, with the atrium's tilt): the background between the plane and a wall that widens
+        # faster, a wedge narrower than 45 degrees, would rasterise into sealed pixels
+        outward = _LA_MAX_WIDENING - (1.0 if side == 0 else -1.0) * math.tan(vp["la_tilt"])
+        tabs.append(np.minimum(h, h0s + outward * np.clip(a - L, 0.0, None)))
     # centreline (slightly curved long axis), RV width on the septal side (4CH)
     tc = vp["curv"] * L_ed * 4 * ue * (1 - ue) + np.tan(vp["la_tilt"]) * np.clip(a - L, 0, None)
     tabs.append(tc)
@@ -1005,6 +1048,52 @@ def _echo_tables(p: dict, view: str, phase: str) -> dict:
     out["la_len"] = la_len
     out["ra"] = (p["ra_w"] * (math.sqrt(p["la_es"]) if es else 1.0), p["ra_len"] * (p["la_es"] if es else 1.0))
     return out
+
+
+_FRAME_WALL_MM = 3.0  # inner wall always inside the sector (the thinnest wall _echo_tables draws)
+_FRAME_MARGIN_MM = 1.0  # clearance of the framed structures from the sector's edge
+
+
+def _echo_framing(p: dict, view: str, v: EchoVendor) -> tuple[float, float]:
+    """Apex position (x, y in mm) that keeps the labelled heart of a view inside the sector.
+
+    The sonographer's framing: the LV cavity, the innermost ``_FRAME_WALL_MM`` of its wall (the
+    whole wall where thinner) and the left atrium, at ED and at ES, must lie ``_FRAME_MARGIN_MM``
+    inside the sector's lateral edges. The outer wall may still leave the sector, as in real
+    acquisitions, but the sector never cuts the myocardium to zero width (which would break it in
+    two and open the cavity to the background). The drawn apex position is kept when it
+    satisfies this (then nothing moves); otherwise the heart is shifted sideways, towards the
+    beam's axis, by the least amount that does, and only if no sideways shift is enough, moved
+    deeper (by the least amount, with the shift that then fits). The image and the labels are
+    rendered from the same, framed geometry. Closed form: a point (x, y) is inside the margin iff
+    ``|x| <= k y - m`` with ``k = tan(half angle)``.
+    """
+    vp = p["views"][view]
+    xa, ya = vp["apex"]
+    ca, sa = math.cos(vp["tilt"]), math.sin(vp["tilt"])
+    t_ap = p["T"] * vp["t_apex"]  # apical wall thickness (as in _echo_tables)
+    pts = []
+    for phase in ("ED", "ES"):
+        tb = _echo_tables(p, view, phase)
+        a = tb["a_min"] + tb["da"] * np.arange(tb["n"])
+        he_r, hp_r, he_l, hp_l, la_r, la_l, tc = tb["tabs"][:7].astype(float)
+        lv = (a >= -min(_FRAME_WALL_MM, t_ap)) & (a <= tb["L"])  # with the apical cap's innermost part
+        la = (a >= tb["L"]) & (a <= tb["L"] + tb["la_len"])
+        right = np.where(lv, np.minimum(he_r + _FRAME_WALL_MM, hp_r), la_r)
+        left = np.where(lv, np.minimum(he_l + _FRAME_WALL_MM, hp_l), la_l)
+        keep = lv | la
+        pts += [(a[keep], tc[keep] + right[keep]), (a[keep], tc[keep] - left[keep])]
+    a = np.concatenate([q[0] for q in pts])
+    t = np.concatenate([q[1] for q in pts])
+    x = xa + ca * t + sa * a  # heart frame -> image (the inverse of _echo_geometry's rotation)
+    y = ya - sa * t + ca * a
+    half = math.radians(v.sector_deg) / 2
+    k, m = math.tan(half), _FRAME_MARGIN_MM / math.cos(half)
+    lo, hi = float(np.max(-k * y + m - x)), float(np.min(k * y - m - x))  # admissible shifts: lo..hi
+    dy = max(0.0, (lo - hi) / (2 * k))  # deeper by dy widens the admissible range by 2 k dy
+    lo, hi = lo - k * dy, hi + k * dy
+    shift = min(max(0.0, lo), hi) if lo <= hi else 0.5 * (lo + hi)
+    return float(xa + shift), float(ya + dy)
 
 
 def _echo_geometry(p: dict, view: str, tb: dict, x: np.ndarray, y: np.ndarray) -> dict:
@@ -1045,8 +1134,11 @@ def _echo_geometry(p: dict, view: str, tb: dict, x: np.ndarray, y: np.ndarray) -
 
 
 def _echo_labels(g: dict) -> np.ndarray:
+    # ``la >= 0`` (as the image's atrial blood): a pixel exactly on the mitral plane (a == L, where
+    # the cavity's ``endo = L - a`` and the atrium's ``la = a - L`` are both 0) is atrium, not a
+    # background pixel sealed between the LV and the LA
     lab = np.zeros(g["a"].shape, np.uint8)
-    lab[g["la"] > 0] = 3
+    lab[g["la"] >= 0] = 3
     lab[g["epi"] > 0] = 2
     lab[g["endo"] > 0] = 1
     return lab
@@ -1085,10 +1177,13 @@ def _echo_echogenicity(p: dict, view: str, g: dict, x: np.ndarray, y: np.ndarray
     db_myo = 2.5 * tex + 30.0 * np.log10(np.clip(1.0 - drop, 0.03, 1.0))
     db = np.where(myo, db_myo, db)
     db = np.where(g["endo"] > 0, blood, db)
-    # mitral leaflets: a thin bright line bowing into the atrium
-    h = np.maximum(g["endo_lat"] + np.abs(g["t"]), 2.0)
+    # mitral leaflets: a thin bright line along the atrial side of the mitral plane, across the
+    # atrial opening, the coaptation point bowing into the atrium; on the ventricular side, the
+    # annulus at the corners of the cavity
+    atrial = g["a"] > g["L"]
+    h = np.where(atrial, 2.0, np.maximum(g["endo_lat"] + np.abs(g["t"]), 2.0))
     bow = 3.0 * np.clip(1.0 - (g["t"] / h) ** 2, 0, 1)
-    leaf = (np.abs(g["a"] - g["L"] - bow) < 0.5) & ((g["endo_lat"] > -1.0) | (g["la_lat"] > -1.0))
+    leaf = (np.abs(g["a"] - g["L"] - bow) < 0.5) & (np.where(atrial, g["la_lat"], g["endo_lat"]) > -1.0)
     db = np.where(leaf, -4.0 + 3.0 * tex, db)
     # near-field clutter: haze over the apex
     return np.maximum(db, v.clutter_db - r / 3.0 + 5.0 * tex).astype(np.float32)
@@ -1147,8 +1242,8 @@ def _echo_image(p: dict, view: str, phase: str, v: EchoVendor,
 def phantom_echo_patient(index: int, *, seed: int = 0, vendor: str = "A") -> list[Case]:
     """One procedural echocardiography patient: apical 2CH and 4CH views at ED and ES.
 
-    The anatomy depends only on ``(seed, index)``; the vendor changes the sector, the pixel
-    size, speckle, gain, attenuation and dropout. Labels follow the echo convention
+    The anatomy depends only on ``(seed, index)``; the vendor changes the sector (and so where the
+    heart is framed in it), the pixel size, speckle, gain, attenuation and dropout. Labels follow the echo convention
     (0 background, 1 LV cavity, 2 LV myocardium, 3 left atrium); the right heart chambers of
     the 4CH view are visible but labelled background, as in CAMUS.
 
@@ -1178,6 +1273,7 @@ def phantom_echo_patient(index: int, *, seed: int = 0, vendor: str = "A") -> lis
     meta.update({"vendor": vendor, "source": "procedural phantom"})
     out = []
     for view in ("2CH", "4CH"):
+        p["views"][view]["apex"] = _echo_framing(p, view, v)
         for ph in ("ED", "ES"):
             img, lab = _echo_image(p, view, ph, v, rng_i)
             out.append(Case(
