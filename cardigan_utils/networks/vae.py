@@ -173,7 +173,9 @@ class ShapeVAE(nn.Module):
         """
         was_training = self.training
         self.eval()
-        out = torch.cat([self.decode(chunk).argmax(1).to(torch.uint8) for chunk in z.split(batch_size)])
+        # max(1).indices, not argmax(1): same labels, but on the CPU argmax over the channel axis
+        # took 1.44 s per 512 maps at 128x128 against 0.08 s (twice the whole decoder's time).
+        out = torch.cat([self.decode(chunk).max(1).indices.to(torch.uint8) for chunk in z.split(batch_size)])
         self.train(was_training)
         return out
 
