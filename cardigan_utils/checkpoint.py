@@ -12,6 +12,24 @@ from pathlib import Path
 from typing import Any
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
+
+    Args:
+        path: destination (its folder is created).
+        text: the content.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, config: dict[str, Any] | None = None) -> Path:
     """Write ``state`` to ``path`` and, if given, ``config`` to ``path`` with suffix ``.json``.
 
@@ -30,10 +48,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, config: d
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     if config is not None:
-        cfg = path.with_suffix(".json")
-        cfg_tmp = cfg.with_name(cfg.name + ".tmp")
-        cfg_tmp.write_text(json.dumps(config, indent=1))
-        os.replace(cfg_tmp, cfg)
+        write_text_atomic(path.with_suffix(".json"), json.dumps(config, indent=1))
     os.replace(tmp, path)
     return path
 

@@ -103,7 +103,7 @@ def reconstruct(model, labels: np.ndarray, *, names: list[str], batch_size: int 
     Returns:
         ``(reconstructions (N, H, W) uint8, per-slice Dice table with one column per class)``.
     """
-    from .train import per_class_dice
+    from .metrics import per_class_dice
 
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(labels))

@@ -16,6 +16,34 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def per_class_dice(pred, target, *, num_classes: int):
+    """Mean Dice per foreground class over a batch of label maps (MONAI's DiceMetric).
+
+    A class absent from both the prediction and the truth of a slice is left out of that class's
+    mean (MONAI's ``ignore_empty``), so an apical slice without RV does not count as a perfect RV.
+
+    Args:
+        pred: (B, H, W) integer label maps.
+        target: (B, H, W) integer label maps.
+        num_classes: classes, background included.
+
+    Returns:
+        (num_classes - 1,) tensor of Dice per foreground class (nan if never present).
+    """
+    import torch.nn.functional as F
+    from monai.metrics import DiceMetric
+
+    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    def onehot(x):
+        return F.one_hot(x.long(), num_classes).permute(0, 3, 1, 2)
+    truth = onehot(target)
+    metric(onehot(pred), truth)
+    dice = metric.aggregate().cpu().float()
+    # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
+    dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
+    return dice
+
+
 def ed_es_table(cache, *, structure: str = "LV"):
     """ED and ES size of one structure per patient (and view), from a cache's ``cases`` table.
 
@@ -85,12 +113,9 @@ def write_metrics(run_dir: str | os.PathLike, notebook: str, metrics: dict[str, 
     Returns:
         The file written.
     """
-    path = Path(run_dir) / notebook / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1))
-    os.replace(tmp, path)
-    return path
+    from .checkpoint import write_text_atomic
+
+    return write_text_atomic(Path(run_dir) / notebook / "metrics.json", json.dumps(metrics, indent=1))
 
 
 def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from .checkpoint import write_text_atomic
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -73,14 +74,8 @@ def clean_notebook(path: str | Path, *, output: str | Path | None = None) -> boo
     target = Path(output or path)
     text = nbformat.writes(nb) + "\n"
     changed = not target.exists() or target.read_text() != text
-    _write_atomic(target, text)
+    write_text_atomic(target, text)
     return changed
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def declared_parameters(path: str | Path) -> set[str]:
@@ -172,7 +167,7 @@ def run_sequence(
         seconds = time.perf_counter() - start
         log(f"      done in {seconds:.0f} s -> {output}")
         done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output)})
-    _write_atomic(run_dir / "sequence.json", json.dumps(done, indent=1))
+    write_text_atomic(run_dir / "sequence.json", json.dumps(done, indent=1))
     return done
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import get_device, progress
+from .metrics import per_class_dice
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -30,33 +30,6 @@ def _split_labels(cache, split: str) -> torch.Tensor:
     if len(idx) == 0:
         raise ValueError(f"the cache {cache.path} has no {split!r} slices; rebuild it with more patients")
     return torch.from_numpy(np.ascontiguousarray(cache.labels[idx]))
-
-
-def per_class_dice(pred: torch.Tensor, target: torch.Tensor, *, num_classes: int) -> torch.Tensor:
-    """Mean Dice per foreground class over a batch of label maps (MONAI's DiceMetric).
-
-    A class absent from both the prediction and the truth of a slice is left out of that class's
-    mean (MONAI's ``ignore_empty``), so an apical slice without RV does not count as a perfect RV.
-
-    Args:
-        pred: (B, H, W) integer label maps.
-        target: (B, H, W) integer label maps.
-        num_classes: classes, background included.
-
-    Returns:
-        (num_classes - 1,) tensor of Dice per foreground class (nan if never present).
-    """
-    from monai.metrics import DiceMetric
-
-    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
-    def onehot(x):
-        return F.one_hot(x.long(), num_classes).permute(0, 3, 1, 2)
-    truth = onehot(target)
-    metric(onehot(pred), truth)
-    dice = metric.aggregate().cpu().float()
-    # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
-    dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
-    return dice
 
 
 def train_vae(
@@ -180,12 +153,11 @@ def train_vae(
                                     "epoch": epoch + 1, "best": best}, config={**config, "epoch": epoch + 1})
     bar.close()
     # Fit the sampling prior on the training codes of the best model and store it with it.
+    from .latent import encode_cache
+
     state, best_config = load_checkpoint(best_path, map_location=str(device))
-    model.load_state_dict(state["model"])
-    model.eval()
-    with torch.no_grad():
-        codes = torch.cat([model.encode(chunk.to(device))[0] for chunk in train_labels.split(256)])
-    model.fit_prior(codes)
+    _load_weights(model, state["model"], path=best_path)
+    model.fit_prior(torch.from_numpy(encode_cache(model, cache, split="train").mu))
     save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"})
     return pd.DataFrame(history)
 

@@ -7,7 +7,8 @@ from cardigan_utils.augment import affine_labels, random_affine_params
 from cardigan_utils.checkpoint import load_checkpoint, save_checkpoint
 from cardigan_utils.data import prepare_cache
 from cardigan_utils.networks.vae import ShapeVAE, kl_divergence
-from cardigan_utils.train import load_vae, per_class_dice, train_vae
+from cardigan_utils.metrics import per_class_dice
+from cardigan_utils.train import load_vae, train_vae
 
 SMALL = [8, 16, 32, 64]
 

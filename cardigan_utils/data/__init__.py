@@ -7,7 +7,6 @@ convention (see ``case.py``). :func:`load_cases` is the one entry point the note
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..config import DATASETS, dataset_dir
 from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache

@@ -36,6 +36,11 @@ PIPELINE_VERSION = 3
 """Bump when slicing or normalisation changes: caches of another version are rebuilt."""
 
 
+def case_group(case: Case) -> str:
+    """The patient group of a Case: ACDC's ``Group`` (Info.cfg) or the phantom's ``group``; "" if none."""
+    return str(case.meta.get("Group", case.meta.get("group", "")))
+
+
 def fingerprint(cases: list[Case]) -> str:
     """A content hash of Cases (keys, pixels, labels, spacing, vendor/group), order-independent.
 
@@ -50,7 +55,7 @@ def fingerprint(cases: list[Case]) -> str:
         h.update(c.key.encode())
         h.update(np.ascontiguousarray(c.image, dtype=np.float32).tobytes())
         h.update(np.ascontiguousarray(c.label, dtype=np.uint8).tobytes())
-        h.update(repr((tuple(float(v) for v in c.spacing), c.meta.get("vendor"), c.meta.get("Group", c.meta.get("group")))).encode())
+        h.update(repr((tuple(float(v) for v in c.spacing), c.meta.get("vendor"), case_group(c))).encode())
     return h.hexdigest()
 
 
@@ -224,7 +229,7 @@ def build_cache(
         raise FileExistsError(f"{out_dir} is not empty and is not a slice cache; choose another folder")
 
     start = time.perf_counter()
-    strata = {c.patient_id: str(c.meta.get("Group", c.meta.get("group", c.meta.get("vendor", "")))) for c in cases}
+    strata = {c.patient_id: case_group(c) or str(c.meta.get("vendor", "")) for c in cases}
     split_of = split_patients(list(strata), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, strata=strata)
     images, labels, rows, case_rows = [], [], [], []
     names = LABELS[modality]
@@ -243,7 +248,7 @@ def build_cache(
                     # 0 at the first slice of the volume (ACDC: base), 1 at the last (apex)
                     "slice_pos": float(z / (n_z - 1)) if n_z > 1 else 0.5,
                     "split": split_of[case.patient_id],
-                    "group": str(case.meta.get("Group", case.meta.get("group", ""))),
+                    "group": case_group(case),
                     "vendor": str(case.meta.get("vendor", "")),
                     "spacing_mm": s.spacing[0],
                     **{f"area_{names[k]}": float((s.labels[i] == k).sum()) * s.spacing[0] * s.spacing[1] for k in (1, 2, 3)},
@@ -255,7 +260,7 @@ def build_cache(
                 "phase": case.phase,
                 "view": case.view or "",
                 "split": split_of[case.patient_id],
-                "group": str(case.meta.get("Group", case.meta.get("group", ""))),
+                "group": case_group(case),
                 "vendor": str(case.meta.get("vendor", "")),
                 "n_slices": n_z,
                 "spacing_x": case.spacing[0],

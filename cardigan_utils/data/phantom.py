@@ -864,7 +864,6 @@ def phantom_mri_patient(index: int, *, seed: int = 0, vendor: str = "A") -> list
     rng_i = _rng(seed, index, 1 + zlib.crc32(vendor.encode()), "mri")  # appearance
     nx, ny = v.matrices[int(rng_i.integers(len(v.matrices)))]
     px = v.spacing_mm
-    nz = p["n_slices"]
 
     def jit() -> float:
         return float(np.exp(rng_i.normal(0.0, 0.06)))
