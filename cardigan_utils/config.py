@@ -18,16 +18,19 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1,
         "vae": {"max_epochs": 2, "n_samples": 500},
+        "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
     },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
     "quick": {
         "image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10,
         "vae": {"max_epochs": 25, "n_samples": 2000},
+        "spade": {"max_epochs": 20, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
     },
     # research on a GPU, paper scale
     "full": {
         "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200,
         "vae": {"max_epochs": 200, "n_samples": 10000},
+        "spade": {"max_epochs": 200, "batch_size": 16, "ngf": 32, "hidden_channels": 128, "ndf": 64, "z_dim": 64},
     },
 }
 """Per-profile defaults. ``n_patients`` is the number of phantom patients generated. A section
@@ -79,6 +82,26 @@ def get_device(device: str | None = None):
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def use_bf16(device) -> bool:
+    """Whether bf16 autocast pays on ``device``: CUDA, or a CPU with native bf16 (AVX-512 bf16 / AMX).
+
+    On CPUs without it autocast emulates bf16 and runs slower than float32, so it stays off.
+
+    Args:
+        device: a ``torch.device``.
+
+    Returns:
+        True where bf16 autocast is the faster choice.
+    """
+    import torch
+
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def set_seed(seed: int) -> np.random.Generator:

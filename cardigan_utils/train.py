@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import get_device, progress
+from .config import get_device, progress, use_bf16
 from .metrics import per_class_dice
 
 
@@ -84,7 +84,8 @@ def train_vae(
 
     from .augment import affine_labels, random_affine_params
     from .data.case import LABELS
-    from .networks.vae import ShapeVAE, kl_divergence
+    from .losses import kl_loss
+    from .networks.vae import ShapeVAE
 
     device = get_device(device) if not isinstance(device, torch.device) else device
     run_dir = Path(run_dir)
@@ -131,7 +132,7 @@ def train_vae(
             target = model.one_hot(batch)
             logits, mu, logvar = model(target)
             recon = loss_fn(logits, target)
-            kl = kl_divergence(mu, logvar)
+            kl = kl_loss(mu, logvar)
             loss = recon + weight * kl
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -178,7 +179,7 @@ def evaluate_vae(model, labels: torch.Tensor, *, beta: float, names: list[str], 
     """
     from monai.losses import DiceCELoss
 
-    from .networks.vae import kl_divergence
+    from .losses import kl_loss
 
     device = next(model.parameters()).device
     loss_fn = DiceCELoss(to_onehot_y=False, softmax=True)
@@ -188,7 +189,7 @@ def evaluate_vae(model, labels: torch.Tensor, *, beta: float, names: list[str], 
         chunk = chunk.to(device)
         target = model.one_hot(chunk)
         logits, mu, logvar = model(target)
-        total += float(loss_fn(logits, target) + beta * kl_divergence(mu, logvar)) * len(chunk)
+        total += float(loss_fn(logits, target) + beta * kl_loss(mu, logvar)) * len(chunk)
         preds.append(logits.argmax(1).cpu())
     dice = per_class_dice(torch.cat(preds), labels, num_classes=4)
     out = {"val_loss": total / len(labels)}
@@ -222,3 +223,339 @@ def _load_weights(model, state: dict, *, path: Path) -> None:
     if unexpected or set(missing) - {"prior_mean", "prior_chol"}:
         raise RuntimeError(f"{path}: weights do not fit this model (missing {missing}, unexpected {unexpected}); "
                            "was it written by another version of the kit? Train again in a new run_dir")
+
+
+# --------------------------------------------------------------------------------------------
+# SPADE GAN
+
+
+def spade_step(
+    generator,
+    discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    seg: torch.Tensor,
+    real: torch.Tensor,
+    *,
+    encoder=None,
+    fm_weight: float = 10.0,
+    kl_weight: float = 0.05,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
+    """One SPADE training iteration: a discriminator step, then a generator step.
+
+    The generator runs once: its output, detached, trains the discriminator (hinge loss); the
+    same output then trains the generator against the updated discriminator (hinge + feature
+    matching + KL of the style encoder). The discriminator's weights are frozen during the
+    generator step so no weight gradient is computed for them. The reference trainer runs the
+    generator twice and computes those gradients; this order gives the same updates for less work.
+
+    Args:
+        generator: a :class:`~cardigan_utils.networks.spade.SPADEGenerator` (or its compiled wrapper).
+        discriminator: a :class:`~cardigan_utils.networks.discriminator.MultiScaleDiscriminator`.
+        opt_g: optimiser of the generator (and encoder).
+        opt_d: optimiser of the discriminator.
+        seg: (B, L, H, W) one-hot label maps.
+        real: (B, C, H, W) real images in [-1, 1].
+        encoder: optional :class:`~cardigan_utils.networks.spade.StyleEncoder`.
+        fm_weight: weight of feature matching.
+        kl_weight: weight of the style KL (ignored without encoder).
+        amp_dtype: autocast dtype (``torch.bfloat16``) or None for full precision.
+
+    Returns:
+        Detached scalar losses ``d``, ``g_gan``, ``fm``, ``kl`` (no host sync: call ``.item()`` when needed).
+    """
+    from .losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
+
+    n = seg.shape[0]
+    autocast = torch.autocast(device_type=seg.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+    with autocast:
+        z, kl = None, torch.zeros((), device=seg.device)
+        if encoder is not None:
+            mu, logvar = encoder(real)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            kl = kl_loss(mu, logvar)
+        fake = generator(seg, z)
+        both = discriminator(torch.cat([fake.detach(), real]), torch.cat([seg, seg]))
+        d_loss = hinge_d_loss([s[-1][n:] for s in both], [s[-1][:n] for s in both])
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    discriminator.requires_grad_(False)
+    try:
+        with autocast:
+            fake_out = discriminator(fake, seg)
+            with torch.no_grad():
+                real_out = discriminator(real, seg)
+            g_gan = hinge_g_loss([s[-1] for s in fake_out])
+            fm = feature_matching_loss(fake_out, real_out)
+            g_loss = g_gan + fm_weight * fm + (kl_weight * kl if encoder is not None else 0.0)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    finally:
+        discriminator.requires_grad_(True)
+    return {"d": d_loss.detach(), "g_gan": g_gan.detach(), "fm": fm.detach(), "kl": kl.detach()}
+
+
+def build_spade(
+    *,
+    image_size: int,
+    ngf: int = 32,
+    hidden_channels: int = 128,
+    z_dim: int = 0,
+    ndf: int = 64,
+    n_layers_d: int = 4,
+    num_scales: int = 2,
+    spectral_norm: bool = True,
+    label_channels: int = 4,
+    image_channels: int = 1,
+):
+    """The generator, discriminator and (if ``z_dim``) style encoder of a SPADE GAN.
+
+    Args:
+        image_size: 64, 128 or 256.
+        ngf: generator width (last block; head at ``16 * ngf``).
+        hidden_channels: SPADE hidden width.
+        z_dim: style code size; > 0 adds the style encoder (multi-modal output).
+        ndf: discriminator width.
+        n_layers_d: layers per discriminator scale.
+        num_scales: discriminator scales.
+        spectral_norm: spectral normalisation in G and D.
+        label_channels: label classes (one-hot channels).
+        image_channels: image channels.
+
+    Returns:
+        ``(generator, discriminator, encoder_or_None)`` on the CPU.
+    """
+    from .networks.discriminator import MultiScaleDiscriminator
+    from .networks.spade import SPADEGenerator, StyleEncoder
+
+    generator = SPADEGenerator(image_size=image_size, label_channels=label_channels, out_channels=image_channels,
+                               ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, spectral_norm=spectral_norm)
+    discriminator = MultiScaleDiscriminator(image_channels=image_channels, label_channels=label_channels, ndf=ndf,
+                                            n_layers=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
+    encoder = StyleEncoder(image_size=image_size, in_channels=image_channels, z_dim=z_dim, spectral_norm=spectral_norm) if z_dim else None
+    return generator, discriminator, encoder
+
+
+def train_spade(
+    cache,
+    *,
+    run_dir: str | Path,
+    ngf: int = 32,
+    hidden_channels: int = 128,
+    z_dim: int = 0,
+    ndf: int = 64,
+    n_layers_d: int = 4,
+    num_scales: int = 2,
+    spectral_norm: bool = True,
+    max_epochs: int = 20,
+    batch_size: int = 16,
+    lr_g: float = 1e-4,
+    lr_d: float = 4e-4,
+    betas: tuple[float, float] = (0.0, 0.9),
+    fm_weight: float = 10.0,
+    kl_weight: float = 0.05,
+    sample_interval: int = 1,
+    n_fixed: int = 8,
+    device: str | torch.device | None = None,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    compile: bool = False,
+    seed: int = 0,
+    resume: bool = True,
+    progress_bar: bool = True,
+    name: str = "spade",
+) -> pd.DataFrame:
+    """Train a SPADE GAN to render the slice cache's label maps as its images.
+
+    Two-time-scale Adam (G ``lr_g``, D ``lr_d``, ``betas``), hinge loss + feature matching
+    (+ KL with a style encoder). Writes to ``run_dir``: ``<name>.pt`` (generator and encoder, for
+    later notebooks), ``<name>_last.pt`` (everything, for resuming; every epoch),
+    ``<name>_history.csv`` and ``<name>_samples/epoch_NNNN.png``: the same ``n_fixed`` validation
+    label maps (with fixed style codes, drawn in ``labels.png``) rendered every ``sample_interval`` epochs.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache` (train split for training, val for the fixed batch).
+        run_dir: where checkpoints and samples go.
+        ngf, hidden_channels, z_dim, ndf, n_layers_d, num_scales, spectral_norm: see :func:`build_spade`.
+        max_epochs: epochs in total (a resumed run continues up to this).
+        batch_size: batch size.
+        lr_g: generator (and encoder) learning rate.
+        lr_d: discriminator learning rate.
+        betas: Adam betas.
+        fm_weight: feature matching weight.
+        kl_weight: style KL weight.
+        sample_interval: render the fixed batch every this many epochs (and at the last).
+        n_fixed: size of the fixed batch.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
+        amp: bf16 autocast; None: where it pays (CUDA, CPUs with native bf16; see ``use_bf16``).
+        channels_last: channels-last memory format; None: on for CUDA.
+        compile: wrap G and D in ``torch.compile`` (CUDA; slow to start, faster after).
+        seed: seed of the weights and of every epoch's randomness.
+        resume: continue from ``<name>_last.pt`` if it exists.
+        progress_bar: show a tqdm bar with the losses.
+        name: checkpoint file stem.
+
+    Returns:
+        History: one row per epoch (epoch, d, g_gan, fm, kl, seconds, img_per_s).
+    """
+    from matplotlib.image import imsave
+
+    from .networks.spade import one_hot
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    amp = use_bf16(device) if amp is None else amp
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    amp_dtype = torch.bfloat16 if amp else None
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    run_dir = Path(run_dir)
+    image_size = int(cache.manifest["image_size"])
+    train_idx = cache.indices("train")
+    val_idx = cache.indices("val")
+    if len(train_idx) == 0:
+        raise ValueError(f"the cache {cache.path} has no train slices; rebuild it with more patients")
+    fixed_idx = (val_idx if len(val_idx) else train_idx)[:n_fixed]
+    model_config = dict(image_size=image_size, ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, ndf=ndf,
+                        n_layers_d=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
+    torch.manual_seed(seed)
+    generator, discriminator, encoder = build_spade(**model_config)
+    for m in (generator, discriminator, encoder):
+        if m is not None:
+            m.to(device=device, memory_format=fmt)
+    g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
+    betas = (float(betas[0]), float(betas[1]))
+    opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    fixed_z = torch.randn(len(fixed_idx), z_dim, generator=torch.Generator().manual_seed(seed)) if z_dim else None
+    config = {
+        "model": model_config,
+        "train": {"max_epochs": max_epochs, "batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d, "betas": list(betas),
+                  "fm_weight": fm_weight, "kl_weight": kl_weight, "amp": amp, "seed": seed},
+        "data": {"cache": str(cache.path), "dataset": cache.manifest["dataset"], "modality": cache.manifest["modality"]},
+    }
+    last_path, final_path = run_dir / f"{name}_last.pt", run_dir / f"{name}.pt"
+    samples_dir = run_dir / f"{name}_samples"
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume and last_path.exists():
+        state, last_config = load_checkpoint(last_path, map_location=str(device))
+        if last_config.get("model") not in (None, model_config):
+            raise ValueError(f"{last_path} was trained with {last_config['model']}, not {model_config}: "
+                             "use another run_dir, or resume=False to start again")
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        if encoder is not None:
+            encoder.load_state_dict(state["encoder"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start_epoch = int(state["epoch"])
+        history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
+
+    step_g = torch.compile(generator) if compile else generator
+    step_d = torch.compile(discriminator) if compile else discriminator
+    images = cache.images
+    labels = cache.labels
+
+    def batch_of(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.sort(idx)  # memory-mapped reads in file order
+        real = torch.from_numpy(np.ascontiguousarray(images[idx]))[:, None].to(device) * 2 - 1
+        seg = one_hot(torch.from_numpy(np.ascontiguousarray(labels[idx])).to(device))
+        return seg.contiguous(memory_format=fmt), real.contiguous(memory_format=fmt)
+
+    steps = len(train_idx) // batch_size  # drop the last partial batch: batch norm needs full batches
+    if steps == 0:
+        raise ValueError(f"{len(train_idx)} training slices is less than one batch of {batch_size}")
+    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="SPADE", enabled=progress_bar)
+    for epoch in range(start_epoch, max_epochs):
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        torch.manual_seed(_epoch_seed(seed, epoch))  # style noise
+        order = torch.randperm(len(train_idx), generator=gen).numpy()
+        generator.train(), discriminator.train()
+        if encoder is not None:
+            encoder.train()
+        sums: dict[str, torch.Tensor] = {}
+        for step in range(steps):
+            seg, real = batch_of(train_idx[order[step * batch_size : (step + 1) * batch_size]])
+            losses = spade_step(step_g, step_d, opt_g, opt_d, seg, real, encoder=encoder, fm_weight=fm_weight,
+                                kl_weight=kl_weight, amp_dtype=amp_dtype)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value / steps
+            bar.update(1)
+            if step % 10 == 0 or step == steps - 1:
+                bar.set_postfix(epoch=epoch + 1, d=f"{losses['d'].item():.2f}", g=f"{losses['g_gan'].item():.2f}",
+                                fm=f"{losses['fm'].item():.2f}")
+        seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in sums.items()},
+                               "seconds": round(seconds, 2), "img_per_s": round(steps * batch_size / seconds, 1)}
+        history.append(row)
+        if (epoch + 1) % sample_interval == 0 or epoch + 1 == max_epochs:
+            seg, _ = batch_of(fixed_idx)
+            fake = render(generator, seg, z=fixed_z)
+            samples_dir.mkdir(parents=True, exist_ok=True)
+            if not (samples_dir / "labels.png").exists():
+                from .viz import label_image
+
+                imsave(samples_dir / "labels.png", np.concatenate([label_image(m) for m in labels[np.sort(fixed_idx)]], axis=1))
+            imsave(samples_dir / f"epoch_{epoch + 1:04d}.png", np.concatenate(list(fake), axis=1), cmap="gray", vmin=0, vmax=1)
+        pd.DataFrame(history).to_csv(run_dir / f"{name}_history.csv", index=False)
+        state = {"generator": generator.state_dict(), "encoder": encoder.state_dict() if encoder is not None else {},
+                 "epoch": epoch + 1}
+        save_checkpoint(final_path, state, config={**config, "epoch": epoch + 1})
+        save_checkpoint(last_path, {**state, "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                                    "opt_d": opt_d.state_dict()}, config={**config, "epoch": epoch + 1})
+    bar.close()
+    return pd.DataFrame(history)
+
+
+@torch.no_grad()
+def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch_size: int = 64) -> np.ndarray:
+    """Images of label maps from a trained generator, in eval mode, as [0, 1] arrays.
+
+    Args:
+        generator: a :class:`~cardigan_utils.networks.spade.SPADEGenerator`.
+        seg: (N, L, H, W) one-hot maps, or (N, H, W) integer label maps.
+        z: (N, z_dim) style codes for a multi-modal generator; None draws them from N(0, I)
+            with the global torch generator (seed it for repeatable images).
+        batch_size: images per forward pass.
+
+    Returns:
+        (N, H, W) float32 images in [0, 1] (first channel).
+    """
+    from .networks.spade import one_hot
+
+    device = next(generator.parameters()).device
+    if seg.dim() == 3:
+        seg = one_hot(seg, num_classes=generator.label_channels)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    for i in range(0, len(seg), batch_size):
+        zi = z[i : i + batch_size].to(device) if z is not None else None
+        out.append(((generator(seg[i : i + batch_size].to(device).float(), zi).float() + 1) / 2).clamp(0, 1)[:, 0].cpu())
+    generator.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def load_spade(path: str | Path, *, device: str | torch.device | None = None):
+    """Load a trained SPADE generator (and its style encoder, if it has one).
+
+    Args:
+        path: ``spade.pt`` (with ``spade.json`` beside it).
+        device: where to put it (default: the best available).
+
+    Returns:
+        ``(generator, encoder_or_None, config)``, the networks in eval mode.
+    """
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    state, config = load_checkpoint(path, map_location=str(device))
+    generator, _, encoder = build_spade(**config["model"])
+    generator.load_state_dict(state["generator"])
+    generator.to(device).eval()
+    if encoder is not None:
+        encoder.load_state_dict(state["encoder"])
+        encoder.to(device).eval()
+    return generator, encoder, config

@@ -343,6 +343,92 @@ def failure_examples(masks: np.ndarray, report: pd.DataFrame, *, modality: str =
     return label_gallery(shown, titles=titles, modality=modality, ncols=6, size=2.0)
 
 
+def real_vs_generated(real: np.ndarray, fake: np.ndarray, labels: np.ndarray, *, modality: str = "mri",
+                      size: float = 2.0):
+    """Label map, real image and generated image of the same anatomy, one column per slice.
+
+    Args:
+        real: (N, H, W) real images.
+        fake: (N, H, W) images generated from ``labels``.
+        labels: (N, H, W) label maps.
+        modality: for the legend.
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    n = len(real)
+    fig, axes = plt.subplots(3, n, figsize=(size * n, size * 3), squeeze=False)
+    for j in range(n):
+        axes[0, j].imshow(label_image(labels[j]), interpolation="nearest")
+        axes[0, j].set_axis_off()
+        overlay(axes[1, j], real[j])
+        overlay(axes[2, j], fake[j])
+    for row, name in enumerate(("label map", "real", "generated")):
+        axes[row, 0].set_axis_on()
+        axes[row, 0].set(xticks=[], yticks=[])
+        axes[row, 0].set_ylabel(name)
+    fig.legend(handles=legend_handles(modality), loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def intensity_histograms(real: np.ndarray, fake: np.ndarray, labels: np.ndarray, *, names: Sequence[str],
+                         bins: int = 50):
+    """Per-class intensity histograms of real and generated images of the same label maps.
+
+    Args:
+        real: (N, H, W) real images in [0, 1].
+        fake: (N, H, W) generated images in [0, 1].
+        labels: (N, H, W) label maps of both.
+        names: class names, index = label value.
+        bins: histogram bins over [0, 1].
+
+    Returns:
+        The Figure.
+    """
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False, sharex=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for k, (ax, name) in enumerate(zip(axes.flat, names)):
+        mask = labels == k
+        for data, label, color in ((real, "real", "0.3"), (fake, "generated", "#d62728")):
+            if mask.any():
+                ax.hist(data[mask], bins=edges, density=True, histtype="step", lw=1.5, color=color, label=label)
+        ax.set(title=name, xlabel="intensity")
+    axes.flat[0].set_ylabel("density")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sample_progress(samples_dir: str | Path, *, max_rows: int = 6):
+    """The fixed label batch rendered over training: its label maps, then one row per saved epoch (evenly chosen).
+
+    Args:
+        samples_dir: the ``<name>_samples`` folder written by ``train_spade``.
+        max_rows: at most this many epochs, first and last included.
+
+    Returns:
+        The Figure.
+    """
+    paths = sorted(Path(samples_dir).glob("epoch_*.png"))
+    if not paths:
+        raise FileNotFoundError(f"{samples_dir}: no sample grids; train the GAN first (notebook 03)")
+    chosen = [paths[i] for i in sorted({int(round(i)) for i in np.linspace(0, len(paths) - 1, min(max_rows, len(paths)))})]
+    names = [f"epoch {int(p.stem.split('_')[1])}" for p in chosen]
+    if (Path(samples_dir) / "labels.png").exists():
+        chosen, names = [Path(samples_dir) / "labels.png", *chosen], ["label maps", *names]
+    rows = [plt.imread(p) for p in chosen]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.6 * rows[0].shape[1] / rows[0].shape[0], 1.7 * len(rows)),
+                             squeeze=False)
+    for ax, img, name in zip(axes[:, 0], rows, names):
+        ax.imshow(img, cmap="gray", interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
+        ax.set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:
     """Save a figure as ``run_dir/<notebook>/figures/<name>.png`` (150 dpi).
 

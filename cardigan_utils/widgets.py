@@ -201,3 +201,91 @@ def latent_explorer(model, mean, directions, std, *, modality: str = "mri") -> L
         The :class:`LatentExplorer`; display ``explorer.widget``.
     """
     return LatentExplorer(model, mean, directions, std, modality=modality)
+
+
+class GeneratorViewer:
+    """Pick a label map of a slice cache and see its real image beside a generated one; new styles on demand.
+
+    The slider chooses the slice; "new style" draws a new style code (multi-modal generators;
+    a generator without ``z_dim`` renders every label map one way only, and says so).
+
+    Args:
+        generator: a trained :class:`~cardigan_utils.networks.spade.SPADEGenerator`.
+        cache: the :class:`~cardigan_utils.data.cache.SliceCache` to pick label maps from.
+        split: which split's slices the slider walks through.
+        seed: first style seed.
+    """
+
+    def __init__(self, generator, cache, *, split: str = "test", seed: int = 0) -> None:
+        import ipywidgets as w
+
+        self.generator, self.cache = generator, cache
+        self.indices = cache.indices(split)
+        if len(self.indices) == 0:
+            raise ValueError(f"the cache has no {split!r} slices to show")
+        self.seed = seed
+        self.slider = w.IntSlider(value=0, min=0, max=len(self.indices) - 1, description="slice", continuous_update=False)
+        self.button = w.Button(description="new style", disabled=not generator.z_dim,
+                               tooltip="draw a new style code" if generator.z_dim else "this generator has no style code")
+        self.output = w.Output()
+        self.slider.observe(lambda change: self.render(), names="value")
+        self.button.on_click(self._new_style)
+        self.widget = w.VBox([w.HBox([self.slider, self.button]), self.output])
+        self.render()
+
+    def _new_style(self, _button=None) -> None:
+        self.seed += 1
+        self.render()
+
+    def generated(self) -> np.ndarray:
+        """The image generated from the chosen label map with the current style seed."""
+        import torch
+
+        from .train import render
+
+        i = self.indices[self.slider.value]
+        label = torch.from_numpy(np.array(self.cache.labels[i : i + 1]))
+        z = (torch.randn(1, self.generator.z_dim, generator=torch.Generator().manual_seed(self.seed))
+             if self.generator.z_dim else None)
+        return render(self.generator, label, z=z)[0]
+
+    def render(self):
+        """Redraw label map, real image and generated image.
+
+        Returns:
+            The Figure drawn.
+        """
+        from IPython.display import display
+
+        from .viz import label_image
+
+        i = self.indices[self.slider.value]
+        label, real, fake = self.cache.labels[i], self.cache.images[i], self.generated()
+        fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+        axes[0].imshow(label_image(label), interpolation="nearest")
+        axes[1].imshow(real, cmap="gray", vmin=0, vmax=1)
+        axes[2].imshow(fake, cmap="gray", vmin=0, vmax=1)
+        for ax, title in zip(axes, ("label map", "real", f"generated (style {self.seed})" if self.generator.z_dim else "generated")):
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=9)
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(fig)
+        plt.close(fig)
+        self.figure, self.image = fig, fake
+        return fig
+
+
+def generator_viewer(generator, cache, *, split: str = "test", seed: int = 0) -> GeneratorViewer:
+    """An interactive label-map-to-image viewer (see :class:`GeneratorViewer`).
+
+    Args:
+        generator: a trained SPADE generator.
+        cache: the slice cache to pick label maps from.
+        split: which split's slices to show.
+        seed: first style seed.
+
+    Returns:
+        The :class:`GeneratorViewer`; display ``viewer.widget``.
+    """
+    return GeneratorViewer(generator, cache, split=split, seed=seed)

@@ -15,8 +15,8 @@ def test_stage_sections_override_the_common_values():
     assert p["max_epochs"] == config.PROFILES["quick"]["vae"]["max_epochs"] != config.PROFILES["quick"]["max_epochs"]
     assert p["image_size"] == config.PROFILES["quick"]["image_size"] and "vae" not in p
     assert config.profile_params("quick", stage="vae", max_epochs=1)["max_epochs"] == 1
-    with pytest.raises(ValueError, match="no 'spade' section"):
-        config.profile_params("quick", stage="spade")
+    with pytest.raises(ValueError, match="no 'nowhere' section"):
+        config.profile_params("quick", stage="nowhere")
 
 
 def test_profile_params_overrides_win_and_none_is_ignored():

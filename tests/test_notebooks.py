@@ -51,6 +51,20 @@ def test_02_metrics_and_checkpoint(smoke_run):
         assert (run_dir / "02_shape_vae" / "figures" / f"{fig}.png").exists()
 
 
+def test_03_metrics_and_checkpoint(smoke_run):
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "03_spade_gan" / "metrics.json").read_text())
+    assert m["epochs"] == PROFILES["smoke"]["spade"]["max_epochs"]
+    assert m["model"]["ngf"] == PROFILES["smoke"]["spade"]["ngf"] and m["test_slices"] >= 1
+    for key in ("w1_real_vs_generated", "w1_real_vs_real"):
+        assert set(m[key]) == {"background", "RV", "MYO", "LV"}
+        assert all(0 <= v <= 1 for v in m[key].values())
+    assert (run_dir / "spade.pt").exists() and (run_dir / "spade.json").exists()
+    assert (run_dir / "spade_samples" / "epoch_0001.png").exists()
+    for fig in ("loss_curves", "samples_over_training", "real_vs_generated", "intensity_histograms"):
+        assert (run_dir / "03_spade_gan" / "figures" / f"{fig}.png").stat().st_size > 10_000
+
+
 def test_01_on_the_echo_phantom(tmp_path):
     runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())

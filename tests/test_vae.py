@@ -6,7 +6,8 @@ import torch
 from cardigan_utils.augment import affine_labels, random_affine_params
 from cardigan_utils.checkpoint import load_checkpoint, save_checkpoint
 from cardigan_utils.data import prepare_cache
-from cardigan_utils.networks.vae import ShapeVAE, kl_divergence
+from cardigan_utils.losses import kl_loss as kl_divergence
+from cardigan_utils.networks.vae import ShapeVAE
 from cardigan_utils.metrics import per_class_dice
 from cardigan_utils.train import load_vae, train_vae
 

@@ -178,8 +178,3 @@ class ShapeVAE(nn.Module):
         out = torch.cat([self.decode(chunk).max(1).indices.to(torch.uint8) for chunk in z.split(batch_size)])
         self.train(was_training)
         return out
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch."""
-    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
