@@ -19,18 +19,22 @@ PROFILES: dict[str, dict[str, Any]] = {
         "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1,
         "vae": {"max_epochs": 2, "n_samples": 500},
         "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
+        # two VAE epochs give almost no valid shape: the smoke run keeps them all
+        "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False},
     },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
     "quick": {
         "image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10,
         "vae": {"max_epochs": 25, "n_samples": 2000},
         "spade": {"max_epochs": 20, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
+        "generate": {"n_synthetic": 2000, "shard_size": 500, "filter_plausible": True},
     },
     # research on a GPU, paper scale
     "full": {
         "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200,
         "vae": {"max_epochs": 200, "n_samples": 10000},
         "spade": {"max_epochs": 200, "batch_size": 16, "ngf": 32, "hidden_channels": 128, "ndf": 64, "z_dim": 64},
+        "generate": {"n_synthetic": 20000, "shard_size": 1000, "filter_plausible": True},
     },
 }
 """Per-profile defaults. ``n_patients`` is the number of phantom patients generated. A section

@@ -624,3 +624,57 @@ def intensity_distances(
         a, b = pixels(images_a, labels, k), pixels(images_b, labels_b, k)
         out[name] = float(wasserstein_distance(a, b)) if len(a) and len(b) else float("nan")
     return out
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """For each query image, the closest reference image (root-mean-square pixel difference).
+
+    Used to ask whether a GAN copies its training images: generated images should be no closer
+    to the training set than new real patients are.
+
+    Args:
+        queries: (N, H, W) images.
+        references: (M, H, W) images of the same size.
+        batch_size: queries compared at once.
+
+    Returns:
+        ``(distance, index)``: (N,) RMS distances and (N,) indices into ``references``.
+    """
+    import torch
+
+    if queries.shape[1:] != references.shape[1:]:
+        raise ValueError(f"queries are {queries.shape[1:]}, references {references.shape[1:]}")
+    ref = torch.from_numpy(np.asarray(references, np.float32).reshape(len(references), -1))
+    dist, idx = [], []
+    for i in range(0, len(queries), batch_size):
+        q = torch.from_numpy(np.asarray(queries[i : i + batch_size], np.float32).reshape(-1, ref.shape[1]))
+        d = torch.cdist(q, ref)
+        best = d.min(1)
+        dist.append(best.values / np.sqrt(ref.shape[1]))
+        idx.append(best.indices)
+    return torch.cat(dist).numpy(), torch.cat(idx).numpy()
+
+
+def diversity(labels: np.ndarray, *, n_pairs: int = 2000, seed: int = 0) -> float:
+    """Mean dissimilarity of random pairs of label maps: 1 - mean foreground Dice of the pair.
+
+    0 means every map is the same; real datasets give the yardstick.
+
+    Args:
+        labels: (N, H, W) label maps (N >= 2).
+        n_pairs: random pairs drawn.
+        seed: seed of the pairs.
+
+    Returns:
+        The mean over pairs (classes absent from both maps of a pair are left out).
+    """
+    if len(labels) < 2:
+        raise ValueError("diversity needs at least two label maps")
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, len(labels), n_pairs)
+    b = (a + rng.integers(1, len(labels), n_pairs)) % len(labels)
+    import torch
+
+    labels = torch.from_numpy(np.asarray(labels))
+    dice = per_class_dice(labels[a], labels[b], num_classes=4)
+    return float(1 - np.nanmean(dice.numpy()))

@@ -429,6 +429,41 @@ def sample_progress(samples_dir: str | Path, *, max_rows: int = 6):
     return fig
 
 
+def nearest_real(synthetic: np.ndarray, neighbours: np.ndarray, distances: np.ndarray, *,
+                 yardstick: np.ndarray | None = None, size: float = 2.0):
+    """Generated images above their nearest real training images, and the distance distributions.
+
+    Args:
+        synthetic: (k, H, W) generated images.
+        neighbours: (k, H, W) their nearest real training images.
+        distances: (N,) nearest-neighbour distances of all generated images checked.
+        yardstick: (M,) the same distances for real images of held-out patients (or None).
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    k = len(synthetic)
+    fig = plt.figure(figsize=(size * (k + 2.5), size * 2))
+    grid = fig.add_gridspec(2, k + 3)
+    for j in range(k):
+        for row, (img, name) in enumerate(((synthetic[j], "generated"), (neighbours[j], "nearest real"))):
+            ax = fig.add_subplot(grid[row, j])
+            overlay(ax, img)
+            if j == 0:
+                ax.set_axis_on()
+                ax.set(xticks=[], yticks=[], ylabel=name)
+    ax = fig.add_subplot(grid[:, k:])
+    bins = np.linspace(0, max(distances.max(), yardstick.max() if yardstick is not None else 0) * 1.05, 40)
+    ax.hist(distances, bins=bins, density=True, alpha=0.6, color="#d62728", label="generated to nearest train")
+    if yardstick is not None:
+        ax.hist(yardstick, bins=bins, density=True, alpha=0.6, color="0.4", label="held-out real to nearest train")
+    ax.set(xlabel="RMS distance", ylabel="density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:
     """Save a figure as ``run_dir/<notebook>/figures/<name>.png`` (150 dpi).
 

@@ -13,6 +13,17 @@ from cardigan_utils.data.case import Case
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny convolutions run faster on one thread, and far faster than two on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def acdc_dir() -> Path:
     """The real ACDC training folder; the test is skipped, saying why, when it is not set."""

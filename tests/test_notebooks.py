@@ -65,6 +65,24 @@ def test_03_metrics_and_checkpoint(smoke_run):
         assert (run_dir / "03_spade_gan" / "figures" / f"{fig}.png").stat().st_size > 10_000
 
 
+def test_04_metrics_and_exports(smoke_run):
+    from cardigan_utils.data import load_cache
+    from cardigan_utils.data.export import check_nnunet_dataset
+
+    run_dir, _ = smoke_run
+    smoke = PROFILES["smoke"]
+    m = json.loads((run_dir / "04_generate" / "metrics.json").read_text())
+    assert m["n_synthetic"] == smoke["generate"]["n_synthetic"] and m["nnunet_problems"] == []
+    assert set(m["w1_synthetic_vs_real"]) == {"background", "RV", "MYO", "LV"}
+    assert 0 <= m["diversity"]["synthetic"] <= 1 and m["nn_distance_median"]["synthetic"] > 0
+    cache = load_cache(run_dir / "cache" / f"synthetic-phantom-mri_{smoke['image_size']}")
+    assert len(cache) == smoke["generate"]["n_synthetic"] and cache.manifest["synthetic"] is True
+    dataset = run_dir / "nnUNet_raw" / "Dataset501_CardiGANPhantommri"
+    assert check_nnunet_dataset(dataset) == []
+    for fig in ("synthetic_images", "synthetic_overlays", "nearest_real"):
+        assert (run_dir / "04_generate" / "figures" / f"{fig}.png").stat().st_size > 10_000
+
+
 def test_01_on_the_echo_phantom(tmp_path):
     runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())

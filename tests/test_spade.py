@@ -21,13 +21,7 @@ from cardigan_utils.train import build_spade, load_spade, render, spade_step, tr
 TINY = dict(ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2)  # build_spade / train_spade widths
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny convolutions are faster on one thread, and far faster than two on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

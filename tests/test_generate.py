@@ -1,0 +1,193 @@
+"""Synthetic sets: deterministic shards, resuming after an interruption, the plausibility filter, exports."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from cardigan_utils import generate
+from cardigan_utils.generate import generate_dataset, iter_shards, load_synthetic, to_acdc_layout, to_cache
+from cardigan_utils.networks.spade import SPADEGenerator
+from cardigan_utils.networks.vae import ShapeVAE
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    vae = ShapeVAE(image_size=64, latent_dim=8, channels=[8, 16, 32, 64]).eval()
+    gen = SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval()
+    return vae, gen
+
+
+def _make(models, out, **kw):
+    vae, gen = models
+    args = dict(n=25, shard_size=10, seed=1, filter_plausible=False, batch_size=8, spacing_mm=1.25, progress_bar=False)
+    return generate_dataset(vae, gen, out_dir=out, **{**args, **kw})
+
+
+def _arrays(out):
+    return [tuple(a.copy() for a in pair) for pair in iter_shards(out)]
+
+
+def test_set_is_deterministic_per_seed(models, tmp_path):
+    a, b, c = _make(models, tmp_path / "a"), _make(models, tmp_path / "b"), _make(models, tmp_path / "c", seed=2)
+    images, labels = load_synthetic(a)
+    assert images.shape == labels.shape == (25, 64, 64) and labels.dtype == np.uint8
+    assert 0 <= images.min() and images.max() <= 1
+    assert [len(i) for i, _ in iter_shards(a)] == [10, 10, 5]
+    for (ia, la), (ib, lb) in zip(_arrays(a), _arrays(b)):
+        assert np.array_equal(ia, ib) and np.array_equal(la, lb)
+    assert not np.array_equal(load_synthetic(c)[1], labels)
+    # shards differ from one another (each has its own seed)
+    first, second = _arrays(a)[:2]
+    assert not np.array_equal(first[1], second[1])
+    m = json.loads((a / "manifest.json").read_text())
+    assert m["n"] == 25 and m["n_shards"] == 3 and m["spacing_mm"] == 1.25
+
+
+def test_interrupted_generation_completes_without_duplicates(models, tmp_path, monkeypatch):
+    whole = _make(models, tmp_path / "whole")
+    real_pairs, calls = generate.generate_pairs, {"n": 0}
+
+    def dies_on_the_second_shard(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_pairs(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_pairs", dies_on_the_second_shard)
+    with pytest.raises(KeyboardInterrupt):
+        _make(models, tmp_path / "cut")
+    cut = tmp_path / "cut"
+    assert sorted(p.name for p in cut.glob("shard_*")) == ["shard_00000.npz"] and not (cut / "manifest.json").exists()
+    (cut / "shard_00001.tmp.npz").write_bytes(b"half a file")  # what a kill during the write leaves
+    with pytest.raises(FileNotFoundError, match="no finished synthetic set"):
+        load_synthetic(cut)
+    monkeypatch.setattr(generate, "generate_pairs", real_pairs)
+    _make(models, cut)
+    assert sorted(p.name for p in cut.iterdir()) == ["generation.json", "manifest.json", "shard_00000.npz",
+                                                     "shard_00001.npz", "shard_00002.npz"]
+    for (ia, la), (ib, lb) in zip(_arrays(whole), _arrays(cut)):
+        assert np.array_equal(ia, ib) and np.array_equal(la, lb)
+
+
+def test_other_parameters_are_refused_unless_overwrite(models, tmp_path):
+    out = _make(models, tmp_path / "s")
+    with pytest.raises(FileExistsError, match="generated with"):
+        _make(models, out, n=30)
+    _make(models, out, n=30, overwrite=True)
+    assert len(load_synthetic(out)[0]) == 30
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no synthetic set"):
+        _make(models, tmp_path / "other")
+
+
+def test_plausibility_filter_keeps_valid_shapes_only(models, tmp_path, monkeypatch):
+    vae, gen = models
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 34)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[np.hypot(yy - 32, xx - 18) < 12] = 1
+    mask[r < 12] = 2
+    mask[r < 8] = 3
+    valid = torch.from_numpy(mask)
+    def half_valid(n, *, generator=None, **kw):  # every other shape empty (invalid)
+        out = torch.zeros(n, 64, 64, dtype=torch.uint8)
+        out[::2] = valid
+        return out
+
+    monkeypatch.setattr(vae, "sample", half_valid)
+    images, labels, stats = generate.generate_pairs(vae, gen, n=6, seed=0, batch_size=4)
+    assert stats == {"drawn": 12, "kept": 6} and all(np.array_equal(l, mask) for l in labels)
+    out = generate_dataset(vae, gen, out_dir=tmp_path / "f", n=6, shard_size=6, batch_size=4, progress_bar=False)
+    assert json.loads((out / "manifest.json").read_text())["plausible_fraction_of_drawn"] == 0.5
+    monkeypatch.setattr(vae, "sample", lambda n, **kw: torch.zeros(n, 64, 64, dtype=torch.uint8))
+    with pytest.raises(RuntimeError, match="plausible shapes"):
+        generate.generate_pairs(vae, gen, n=4, seed=0, batch_size=4, max_draws=8)
+
+
+def test_sizes_must_match(models):
+    vae, _ = models
+    with pytest.raises(ValueError, match="same cache"):
+        generate.generate_pairs(vae, SPADEGenerator(image_size=128, ngf=4, hidden_channels=8), n=2, seed=0,
+                                filter_plausible=False)
+
+
+def test_export_to_cache_and_acdc_layout(models, tmp_path):
+    out = _make(models, tmp_path / "s")
+    images, labels = load_synthetic(out)
+    cache = to_cache(out, tmp_path / "cache")
+    assert len(cache) == 25 and list(cache.indices("train")) == list(range(25)) and len(cache.indices("test")) == 0
+    assert np.allclose(cache.images, images) and np.array_equal(cache.labels, labels)
+    assert cache.slices.area_LV.iloc[0] == pytest.approx((labels[0] == 3).sum() * 1.25**2)
+    with pytest.raises(FileExistsError):
+        to_cache(out, tmp_path / "cache")
+    root = to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
+    patients = sorted(p.name for p in (root / "training").iterdir())
+    assert patients == ["patient001", "patient002", "patient003"]
+    img = nib.load(root / "training" / "patient001" / "patient001_frame01.nii.gz")
+    gt = nib.load(root / "training" / "patient001" / "patient001_frame01_gt.nii.gz")
+    assert img.shape == gt.shape == (64, 64, 10) and np.allclose(img.header.get_zooms(), (1.25, 1.25, 10.0))
+    # slices come back as the cache shows them: volume[:, :, z].T
+    assert np.array_equal(np.asarray(gt.dataobj)[:, :, 3].T, labels[3])
+    assert np.allclose(np.asarray(img.dataobj)[:, :, 3].T, images[3], atol=1e-6)
+    assert nib.load(root / "training" / "patient003" / "patient003_frame01.nii.gz").shape[-1] == 5
+
+
+def test_nearest_neighbours_find_the_copy():
+    from cardigan_utils.metrics import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    refs = rng.random((40, 16, 16)).astype(np.float32)
+    queries = refs[[5, 17, 33]] + 0.01
+    dist, idx = nearest_neighbours(queries, refs, batch_size=2)
+    assert list(idx) == [5, 17, 33] and np.allclose(dist, 0.01, atol=1e-5)
+    with pytest.raises(ValueError):
+        nearest_neighbours(queries[:, :8], refs)
+
+
+def test_diversity_is_zero_for_copies_and_grows_with_variety():
+    from cardigan_utils.metrics import diversity
+
+    maps = np.zeros((10, 32, 32), np.uint8)
+    maps[:, 8:24, 8:24] = 2
+    maps[:, 12:20, 12:20] = 3
+    assert diversity(maps, n_pairs=50) == pytest.approx(0.0, abs=1e-6)
+    shifted = maps.copy()
+    for i in range(10):
+        shifted[i] = np.roll(maps[i], i, axis=1)
+    assert 0.2 < diversity(shifted, n_pairs=200) < 1
+    with pytest.raises(ValueError, match="at least two"):
+        diversity(maps[:1])
+
+
+def test_export_to_nnunet_passes_the_format_check_and_resumes(models, tmp_path):
+    from cardigan_utils.data.export import check_nnunet_dataset
+    from cardigan_utils.generate import to_nnunet
+
+    big = _make(models, tmp_path / "big", n=30)
+    small = _make(models, tmp_path / "small")
+    out = to_nnunet(big, tmp_path / "raw", dataset_id=501, name="Synth", progress_bar=False)
+    assert out.name == "Dataset501_Synth" and check_nnunet_dataset(out) == []
+    spec = json.loads((out / "dataset.json").read_text())
+    assert spec["numTraining"] == 30 and spec["labels"] == {"background": 0, "RV": 1, "MYO": 2, "LV": 3}
+    assert spec["channel_names"] == {"0": "MRI"}
+    with pytest.raises(FileExistsError, match="overwrite"):
+        to_nnunet(small, tmp_path / "raw", dataset_id=501, name="Synth", progress_bar=False)
+    # overwrite with a smaller set: no case of the bigger one survives
+    to_nnunet(small, tmp_path / "raw", dataset_id=501, name="Synth", overwrite=True, progress_bar=False)
+    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 25 and check_nnunet_dataset(out) == []
+    assert len(list((out / "labelsTr").iterdir())) == 25
+    # an interrupted export (no dataset.json, one case half written) is completed
+    (out / "dataset.json").unlink()
+    (out / "labelsTr" / "synth_000007.nii.gz").unlink()
+    to_nnunet(small, tmp_path / "raw", dataset_id=501, name="Synth", progress_bar=False)
+    assert check_nnunet_dataset(out) == [] and len(list((out / "imagesTr").iterdir())) == 25
+    label = nib.load(out / "labelsTr" / "synth_000007.nii.gz")
+    assert np.array_equal(np.asarray(label.dataobj)[:, :, 0], load_synthetic(small)[1][7])
