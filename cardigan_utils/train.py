@@ -512,7 +512,8 @@ def train_spade(
 
 
 @torch.no_grad()
-def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch_size: int = 64) -> np.ndarray:
+def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch_size: int = 64,
+           amp: bool | None = None) -> np.ndarray:
     """Images of label maps from a trained generator, in eval mode, as [0, 1] arrays.
 
     Args:
@@ -521,6 +522,7 @@ def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch
         z: (N, z_dim) style codes for a multi-modal generator; None draws them from N(0, I)
             with the global torch generator (seed it for repeatable images).
         batch_size: images per forward pass.
+        amp: bf16 autocast; None: where it pays (``use_bf16``; 2x faster on a CPU with native bf16).
 
     Returns:
         (N, H, W) float32 images in [0, 1] (first channel).
@@ -528,6 +530,7 @@ def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch
     from .networks.spade import one_hot
 
     device = next(generator.parameters()).device
+    amp = use_bf16(device) if amp is None else amp
     if seg.dim() == 3:
         seg = one_hot(seg, num_classes=generator.label_channels)
     was_training = generator.training
@@ -535,7 +538,9 @@ def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch
     out = []
     for i in range(0, len(seg), batch_size):
         zi = z[i : i + batch_size].to(device) if z is not None else None
-        out.append(((generator(seg[i : i + batch_size].to(device).float(), zi).float() + 1) / 2).clamp(0, 1)[:, 0].cpu())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            image = generator(seg[i : i + batch_size].to(device).float(), zi)
+        out.append(((image.float() + 1) / 2).clamp(0, 1)[:, 0].cpu())
     generator.train(was_training)
     return torch.cat(out).numpy()
 
