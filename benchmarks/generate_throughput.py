@@ -1,6 +1,6 @@
 """Labelled pairs per second: VAE sample -> label map -> SPADE image, against MONAI's SPADE blocks.
 
-Prints one JSON line per image size: pairs/s of the kit's generation path (shape VAE sampling,
+Prints one JSON line with, per image size, pairs/s of the kit's generation path (shape VAE sampling,
 argmax, SPADE generator in eval mode) and of the same path with the library baseline generator
 (the paper's layout built from MONAI's ``SPADENetResBlock``, see ``spade_throughput.py``), and
 their ratio. Throughput does not depend on training, so the networks are untrained; the
@@ -75,14 +75,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     amp = args.dtype == "bf16"
     n = args.n or 4 * args.batch
     results = []
+    header = {"benchmark": "generate_throughput", "device": torch.cuda.get_device_name(0) if device.type == "cuda"
+              else f"cpu ({torch.get_num_threads()} threads, {platform.machine()})", "torch": torch.__version__,
+              "batch": args.batch, "ngf": args.ngf, "hidden": args.hidden, "z_dim": args.z_dim, "dtype": args.dtype,
+              "n": n}
     for size in args.sizes:
         torch.manual_seed(0)
         vae = ShapeVAE(image_size=size).to(device).eval()
         kit = SPADEGenerator(image_size=size, ngf=args.ngf, hidden_channels=args.hidden, z_dim=args.z_dim).to(device).eval()
-        result = {"benchmark": "generate_throughput", "device": torch.cuda.get_device_name(0) if device.type == "cuda"
-                  else f"cpu ({torch.get_num_threads()} threads, {platform.machine()})", "torch": torch.__version__,
-                  "size": size, "batch": args.batch, "ngf": args.ngf, "hidden": args.hidden, "z_dim": args.z_dim,
-                  "dtype": args.dtype, "n": n,
+        result = {"size": size,
                   "kit_pairs_per_s": round(pairs_per_second(vae, kit, n=n, batch=args.batch, z_dim=args.z_dim, amp=amp,
                                                             device=device, repeats=args.repeats), 1)}
         if args.baseline == "monai":
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             result["monai_pairs_per_s"] = round(pairs_per_second(vae, base, n=n, batch=args.batch, z_dim=0, amp=amp,
                                                                  device=device, repeats=args.repeats), 1)
             result["ratio_vs_monai"] = round(result["kit_pairs_per_s"] / result["monai_pairs_per_s"], 2)
-        print(json.dumps(result), flush=True)
         results.append(result)
+    print(json.dumps({**header, "results": results}), flush=True)
     return results
 
 

@@ -332,6 +332,15 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
         raise ValueError("the ACDC layout holds MRI; write echo sets as nnU-Net datasets or a cache")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; choose another folder or pass overwrite=True")
+    import shutil
+    import tempfile
+
+    # written under a temporary name and renamed at the end: a folder either holds the whole set or
+    # is absent (an interrupted export leaves only a ``.partial-`` folder, removed by the next run)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(out_dir.name + ".partial-*"):
+        shutil.rmtree(stale)
+    final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".partial-"))
     spacing = (info["spacing_mm"], info["spacing_mm"], float(slice_thickness_mm))
     buf_im, buf_lab, patient = [], [], 0
 
@@ -350,4 +359,7 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
                 buf_im, buf_lab, patient = [], [], patient + 1
     if buf_im:
         flush(buf_im, buf_lab, patient)
-    return out_dir
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    out_dir.rename(final_dir)
+    return final_dir

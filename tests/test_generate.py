@@ -191,3 +191,25 @@ def test_export_to_nnunet_passes_the_format_check_and_resumes(models, tmp_path):
     assert check_nnunet_dataset(out) == [] and len(list((out / "imagesTr").iterdir())) == 25
     label = nib.load(out / "labelsTr" / "synth_000007.nii.gz")
     assert np.array_equal(np.asarray(label.dataobj)[:, :, 0], load_synthetic(small)[1][7])
+
+
+def test_acdc_layout_export_is_all_or_nothing(models, tmp_path, monkeypatch):
+    import cardigan_utils.data.acdc as acdc
+
+    out = _make(models, tmp_path / "s")
+    real_write, calls = acdc.write_acdc_patient, {"n": 0}
+
+    def dies_on_the_second_patient(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(acdc, "write_acdc_patient", dies_on_the_second_patient)
+    with pytest.raises(KeyboardInterrupt):
+        to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
+    assert not (tmp_path / "acdc").exists()  # only a .partial- folder, never a half dataset under the name
+    monkeypatch.setattr(acdc, "write_acdc_patient", real_write)
+    to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("acdc")) == ["acdc"]
+    assert len(list((tmp_path / "acdc" / "training").iterdir())) == 3

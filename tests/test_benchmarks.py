@@ -1,0 +1,30 @@
+"""The GAN benchmarks run end to end on a tiny config and report what they promise (never timed here)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_spade_throughput_reports_kit_monai_and_ratio(capsys):
+    import spade_throughput
+
+    result = spade_throughput.main(["--size", "64", "--batch", "2", "--ngf", "4", "--hidden", "8", "--ndf", "8",
+                                    "--out-channels", "1", "--warmup", "1", "--iters", "1", "--repeats", "1"])
+    for impl in ("kit", "monai"):
+        assert result[impl]["img_per_s"] > 0 and result[impl]["losses_finite"]
+    assert result["ratio_vs_monai"] > 0 and result["kit"]["params_g_m"] > 0
+    assert capsys.readouterr().out.count("\n") == 1  # one JSON line
+
+
+def test_generate_throughput_reports_each_size(capsys):
+    import generate_throughput
+
+    results = generate_throughput.main(["--sizes", "64", "--ngf", "4", "--hidden", "8", "--z-dim", "8", "--batch", "4",
+                                        "--repeats", "1"])
+    assert [r["size"] for r in results] == [64] and results[0]["kit_pairs_per_s"] > 0 and results[0]["ratio_vs_monai"] > 0
+    assert capsys.readouterr().out.count("\n") == 1
