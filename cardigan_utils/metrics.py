@@ -678,3 +678,67 @@ def diversity(labels: np.ndarray, *, n_pairs: int = 2000, seed: int = 0) -> floa
     labels = torch.from_numpy(np.asarray(labels))
     dice = per_class_dice(labels[a], labels[b], num_classes=4)
     return float(1 - np.nanmean(dice.numpy()))
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation
+
+
+def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> "pd.DataFrame":
+    """Dice and HD95 (mm) per structure for every volume (patient, phase, view) of predicted slices.
+
+    The slices of a volume are stacked in slice order and scored in 3-D with MONAI's metrics, at
+    the cache's pixel spacing and the volume's slice spacing, as the ACDC challenge scores them;
+    volumes (ml) of prediction and truth come along for EDV / ESV / EF.
+
+    Args:
+        pred: (N, S, S) predicted label maps for the cache rows ``indices``.
+        cache: the :class:`~cardigan_utils.data.cache.SliceCache` holding the truth.
+        indices: the cache rows predicted (e.g. ``cache.indices("test")``).
+
+    Returns:
+        One row per volume and structure: patient_id, phase, view, structure, dice, hd95_mm
+        (NaN where the structure is absent from the truth or the prediction), volume_pred_ml,
+        volume_true_ml.
+    """
+    import warnings
+
+    import pandas as pd
+    from monai.metrics import compute_hausdorff_distance
+
+    from .data.case import LABELS
+
+    indices = np.asarray(indices)
+    if len(pred) != len(indices):
+        raise ValueError(f"{len(pred)} predictions for {len(indices)} cache rows")
+    names = LABELS[cache.manifest["modality"]]
+    table = cache.slices.iloc[indices].assign(_row=np.arange(len(indices)))
+    cases = cache.cases.set_index(["patient_id", "phase", "view"])
+    rows = []
+    for (pid, phase, view), group in table.groupby(["patient_id", "phase", "view"], sort=True):
+        group = group.sort_values("slice_index")
+        p = np.stack([pred[i] for i in group._row], axis=-1)
+        t = np.stack([np.asarray(cache.labels[indices[i]]) for i in group._row], axis=-1)
+        pixel = float(group.spacing_mm.iloc[0])
+        z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
+        spacing = (pixel, pixel, z)
+        with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
+            warnings.simplefilter("ignore", UserWarning)
+            hd = compute_hausdorff_distance(_onehot_volume(p), _onehot_volume(t), include_background=False,
+                                            percentile=95, spacing=spacing)[0]
+        for k in (1, 2, 3):
+            pk, tk = p == k, t == k
+            both = pk.sum() + tk.sum()
+            # absent from both: no score; predicted where the truth has none: Dice 0
+            dice = 2 * float((pk & tk).sum()) / float(both) if both else float("nan")
+            rows.append({"patient_id": pid, "phase": phase, "view": view, "structure": names[k], "dice": dice,
+                         "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
+                         "volume_pred_ml": float(pk.sum()) * pixel * pixel * z / 1000,
+                         "volume_true_ml": float(tk.sum()) * pixel * pixel * z / 1000})
+    return pd.DataFrame(rows)
+
+
+def _onehot_volume(x: np.ndarray):
+    import torch
+
+    return torch.nn.functional.one_hot(torch.from_numpy(x.astype(np.int64)), 4).permute(3, 0, 1, 2)[None]

@@ -25,6 +25,15 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def _close_epoch(row: dict[str, Any], history: list[dict[str, Any]], *, t0: float, run_dir: Path, name: str,
+                 config: dict[str, Any], last_state: dict[str, Any]) -> None:
+    """End an epoch: time it, append it to the history CSV, write the resumable checkpoint."""
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    history.append(row)
+    pd.DataFrame(history).to_csv(run_dir / f"{name}_history.csv", index=False)
+    save_checkpoint(run_dir / f"{name}_last.pt", last_state, config={**config, "epoch": row["epoch"]})
+
+
 def _split_labels(cache, split: str) -> torch.Tensor:
     idx = cache.indices(split)
     if len(idx) == 0:
@@ -147,11 +156,9 @@ def train_vae(
             if row["val_loss"] < best:
                 best = row["val_loss"]
                 save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
-        row["seconds"] = round(time.perf_counter() - t0, 2)
-        history.append(row)
-        pd.DataFrame(history).to_csv(run_dir / f"{name}_history.csv", index=False)
-        save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "epoch": epoch + 1, "best": best}, config={**config, "epoch": epoch + 1})
+        _close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                     last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                                 "best": best})
     bar.close()
     # Fit the sampling prior on the training codes of the best model and store it with it.
     from .latent import encode_cache
@@ -564,3 +571,196 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None):
         encoder.load_state_dict(state["encoder"])
         encoder.to(device).eval()
     return generator, encoder, config
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation U-Net
+
+
+def _gather(sources: list[tuple[np.ndarray, np.ndarray]], starts: np.ndarray, idx: np.ndarray):
+    """Images and labels of global indices ``idx`` over the concatenation of ``sources``."""
+    which = np.searchsorted(starts, idx, side="right") - 1
+    images, labels = [], []
+    for s in np.unique(which):
+        local = np.sort(idx[which == s] - starts[s])  # memory-mapped reads in file order
+        images.append(np.asarray(sources[s][0][local], np.float32))
+        labels.append(np.asarray(sources[s][1][local]))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def train_segmenter(
+    sources: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    val: tuple[np.ndarray, np.ndarray],
+    run_dir: str | Path,
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256),
+    num_res_units: int = 2,
+    max_epochs: int = 20,
+    batch_size: int = 16,
+    steps_per_epoch: int | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    augment=None,
+    names: tuple[str, ...] = ("RV", "MYO", "LV"),
+    val_interval: int = 1,
+    device: str | torch.device | None = None,
+    amp: bool | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress_bar: bool = True,
+    name: str = "segmenter",
+) -> pd.DataFrame:
+    """Train a 2-D U-Net (MONAI) with Dice + cross-entropy on one or more image/label sources.
+
+    The training set is the concatenation of ``sources`` (e.g. the real training slices and a
+    synthetic set); each epoch visits a seeded permutation of it. Checkpoints in ``run_dir``:
+    ``<name>.pt`` (best validation mean Dice), ``<name>_last.pt`` (every epoch, for resuming),
+    ``<name>_history.csv``.
+
+    Args:
+        sources: ``(images, labels)`` pairs: (N, S, S) images in [0, 1] and (N, S, S) label maps
+            (memory-mapped arrays are read batch by batch).
+        val: validation ``(images, labels)``.
+        run_dir: where checkpoints go.
+        channels: U-Net widths per level.
+        num_res_units: residual units per level.
+        max_epochs: epochs in total (a resumed run continues up to this).
+        batch_size: batch size.
+        steps_per_epoch: batches per epoch (default: one pass over all sources).
+        lr: AdamW learning rate (cosine-annealed to 0 over ``max_epochs``).
+        weight_decay: AdamW weight decay.
+        augment: ``f(images (B, 1, S, S), labels (B, S, S), generator) -> (images, labels)`` on the
+            device, or None.
+        names: names of classes 1..3 for the history columns.
+        val_interval: validate every this many epochs (and at the last).
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
+        amp: bf16 autocast; None: where it pays (``use_bf16``).
+        seed: seed of the weights and of every epoch's randomness.
+        resume: continue from ``<name>_last.pt`` if it exists.
+        progress_bar: a tqdm bar with the loss.
+        name: checkpoint file stem.
+
+    Returns:
+        History: one row per epoch (epoch, loss, lr, and at validation epochs val_dice_<name>,
+        val_dice_mean; seconds).
+    """
+    from monai.losses import DiceCELoss
+
+    from .networks.unet import build_unet
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    amp = use_bf16(device) if amp is None else amp
+    run_dir = Path(run_dir)
+    sizes = [len(s[0]) for s in sources]
+    if not sources or min(sizes) == 0 or any(len(i) != len(l) for i, l in sources):
+        raise ValueError(f"sources must be non-empty (images, labels) pairs of equal length, got sizes {sizes}")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    total = int(sum(sizes))
+    steps = steps_per_epoch or max(1, total // batch_size)
+    torch.manual_seed(seed)
+    model = build_unet(channels=channels, num_res_units=num_res_units).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    config = {"model": model.config,
+              "train": {"max_epochs": max_epochs, "batch_size": batch_size, "steps_per_epoch": steps, "lr": lr,
+                        "weight_decay": weight_decay, "augment": augment is not None, "amp": amp, "seed": seed,
+                        "sources": sizes}}
+    last_path, best_path = run_dir / f"{name}_last.pt", run_dir / f"{name}.pt"
+    history: list[dict[str, Any]] = []
+    start_epoch, best = 0, -1.0
+    if resume and last_path.exists():
+        state, last_config = load_checkpoint(last_path, map_location=str(device))
+        if last_config.get("model") != model.config:
+            raise ValueError(f"{last_path} holds another U-Net ({last_config.get('model')}); use another run_dir or resume=False")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = int(state["epoch"]), float(state["best"])
+        history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
+
+    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="U-Net", enabled=progress_bar)
+    for epoch in range(start_epoch, max_epochs):
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        order = torch.randperm(total, generator=gen).numpy()
+        order = np.resize(order, steps * batch_size)  # wraps around when steps_per_epoch asks for more
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps):
+            images, labels = _gather(sources, starts, order[step * batch_size : (step + 1) * batch_size])
+            x = torch.from_numpy(images)[:, None].to(device)
+            y = torch.from_numpy(labels.astype(np.int64)).to(device)
+            if augment is not None:
+                x, y = augment(x, y, gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y[:, None])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() / steps
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        scheduler.step()
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(loss_sum), "lr": optimizer.param_groups[0]["lr"]}
+        if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
+            pred = predict(model, val[0], amp=amp)
+            dice = per_class_dice(torch.from_numpy(pred), torch.from_numpy(np.asarray(val[1])), num_classes=4)
+            row.update({f"val_dice_{n}": float(d) for n, d in zip(names, dice)})
+            row["val_dice_mean"] = float(np.nanmean(dice.numpy()))
+            if row["val_dice_mean"] > best:
+                best = row["val_dice_mean"]
+                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
+        _close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                     last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best})
+    bar.close()
+    return pd.DataFrame(history)
+
+
+@torch.no_grad()
+def predict(model, images: np.ndarray, *, batch_size: int = 64, amp: bool | None = None) -> np.ndarray:
+    """Label maps predicted for 2-D images (argmax of the logits), in eval mode.
+
+    Args:
+        model: a segmentation network (logits out).
+        images: (N, S, S) images in [0, 1] (memory-mapped arrays are fine).
+        batch_size: images per forward pass.
+        amp: bf16 autocast; None: where it pays.
+
+    Returns:
+        (N, S, S) uint8 label maps.
+    """
+    device = next(model.parameters()).device
+    amp = use_bf16(device) if amp is None else amp
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.asarray(images[i : i + batch_size], np.float32))[:, None].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x)
+        out.append(logits.float().max(1).indices.to(torch.uint8).cpu())  # max(1).indices: see ShapeVAE.decode_labels
+    model.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def load_segmenter(path: str | Path, *, device: str | torch.device | None = None):
+    """Load a trained segmentation U-Net.
+
+    Args:
+        path: ``segmenter.pt`` (with its ``.json`` beside it).
+        device: where to put it (default: the best available).
+
+    Returns:
+        ``(model, config)``, the model in eval mode.
+    """
+    from .networks.unet import build_unet
+
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    state, config = load_checkpoint(path, map_location=str(device))
+    model = build_unet(**config["model"]).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), config
