@@ -724,6 +724,7 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> "pd.Dat
         spacing = (pixel, pixel, z)
         with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
             warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
             hd = compute_hausdorff_distance(_onehot_volume(p), _onehot_volume(t), include_background=False,
                                             percentile=95, spacing=spacing)[0]
         for k in (1, 2, 3):
