@@ -1,0 +1,139 @@
+"""Segment whole volumes of any size and spacing with a trained 2-D U-Net, in their own geometry.
+
+The model was trained on slices cut by :func:`~cardigan_utils.data.slices.case_slices`: MRI
+slices resampled to ``fov_mm / image_size`` mm per pixel and cropped around the heart; echo
+images resized whole. A new volume goes the same way (intensity normalisation, transpose, crop,
+resample), is predicted slice by slice, and the labels go back the exact inverse way (resample
+to the crop, paste into the slice, transpose), so that the prediction overlays the input voxel
+for voxel. Without labels the heart's position is unknown: a first pass on the image centre finds
+it, a second pass is centred on what the first one found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.slices import DEFAULT_FOV_MM, crop_or_pad, normalise_intensity, resample_slices
+
+
+@dataclass
+class Geometry:
+    """Where the model's square slices sit in a volume's (Z, rows, cols) slices.
+
+    Attributes:
+        shape: (Z, rows, cols) of the source slices.
+        center: (row, col) of the crop centre in source pixels (None: the whole image, echo).
+        window: (rows, cols) of the crop at source resolution.
+        resampled: (rows, cols) of the crop after resampling.
+        image_size: side of the model's slices.
+    """
+
+    shape: tuple[int, int, int]
+    center: tuple[float, float] | None
+    window: tuple[int, int]
+    resampled: tuple[int, int]
+    image_size: int
+
+
+def to_model_space(image: np.ndarray, spacing: tuple[float, float, float], *, image_size: int,
+                   fov_mm: float | None, center: tuple[float, float] | None = None,
+                   label: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
+    """Cut an (X, Y, Z) volume into the model's (Z, S, S) slices, as the slice cache does.
+
+    Args:
+        image: (X, Y, Z) volume.
+        spacing: (sx, sy, sz) in mm.
+        image_size: the model's slice side.
+        fov_mm: square field of view in mm (MRI), or None to resize whole slices (echo).
+        center: (row, col) crop centre in source pixels; None: the slice centre.
+        label: an (X, Y, Z) label volume cut the same way (for tests and evaluation), or None.
+
+    Returns:
+        ``(images, labels_or_None, geometry)``.
+    """
+    img = np.transpose(normalise_intensity(image), (2, 1, 0))
+    lab = np.transpose(label, (2, 1, 0)).astype(np.uint8) if label is not None else np.zeros(img.shape, np.uint8)
+    sx, sy = spacing[0], spacing[1]
+    z, rows, cols = img.shape
+    if fov_mm is None:
+        zoom = (image_size / rows, image_size / cols)
+        out_img, out_lab = resample_slices(img, lab, zoom)
+        geometry = Geometry((z, rows, cols), None, (rows, cols), (image_size, image_size), image_size)
+        return out_img, (out_lab if label is not None else None), geometry
+    target = fov_mm / image_size
+    center = center if center is not None else (rows / 2, cols / 2)
+    window = (int(np.ceil(fov_mm / sy)) + 4, int(np.ceil(fov_mm / sx)) + 4)
+    win_img, win_lab = resample_slices(crop_or_pad(img, center, window), crop_or_pad(lab, center, window),
+                                       (sy / target, sx / target))
+    resampled = (win_img.shape[1], win_img.shape[2])
+    mid = (resampled[0] / 2, resampled[1] / 2)
+    geometry = Geometry((z, rows, cols), (float(center[0]), float(center[1])), window, resampled, image_size)
+    out_lab = crop_or_pad(win_lab, mid, image_size) if label is not None else None
+    return crop_or_pad(win_img, mid, image_size), out_lab, geometry
+
+
+def _paste(small: np.ndarray, size: tuple[int, int], center: tuple[float, float]) -> np.ndarray:
+    """Inverse of ``crop_or_pad(big, center, small_size)``: put ``small`` back into a zero (N, *size) array."""
+    n, h, w = small.shape
+    out = np.zeros((n, *size), small.dtype)
+    r0 = int(round(center[0])) - h // 2
+    c0 = int(round(center[1])) - w // 2
+    sr0, sc0 = max(r0, 0), max(c0, 0)
+    sr1, sc1 = min(r0 + h, size[0]), min(c0 + w, size[1])
+    if sr1 > sr0 and sc1 > sc0:
+        out[:, sr0:sr1, sc0:sc1] = small[:, sr0 - r0 : sr1 - r0, sc0 - c0 : sc1 - c0]
+    return out
+
+
+def from_model_space(pred: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Put (Z, S, S) predicted labels back into the source volume's (X, Y, Z) geometry.
+
+    Args:
+        pred: (Z, S, S) label maps in model space.
+        geometry: from :func:`to_model_space`.
+
+    Returns:
+        (X, Y, Z) uint8 label volume; background outside the field of view.
+    """
+    z, rows, cols = geometry.shape
+    if geometry.center is None:
+        _, out = resample_slices(np.zeros(pred.shape, np.float32), pred, (rows / pred.shape[1], cols / pred.shape[2]))
+    else:
+        mid = (geometry.resampled[0] / 2, geometry.resampled[1] / 2)
+        canvas = _paste(pred.astype(np.uint8), geometry.resampled, mid)
+        zoom = (geometry.window[0] / geometry.resampled[0], geometry.window[1] / geometry.resampled[1])
+        _, window = resample_slices(np.zeros(canvas.shape, np.float32), canvas, zoom)
+        out = _paste(window, (rows, cols), geometry.center)
+    return np.transpose(out, (2, 1, 0)).astype(np.uint8)
+
+
+def segment_volume(model, image: np.ndarray, spacing: tuple[float, float, float], *, modality: str = "mri",
+                   image_size: int = 128, fov_mm: float | None = None, passes: int = 2) -> np.ndarray:
+    """Segment an (X, Y, Z) volume of any in-plane size and spacing, returned in its own geometry.
+
+    Args:
+        model: a trained segmentation network (logits out).
+        image: (X, Y, Z) volume (Z = 1 for a 2-D echo image).
+        spacing: (sx, sy, sz) in mm.
+        modality: ``"mri"`` or ``"echo"``.
+        image_size: the model's slice side (its training cache's).
+        fov_mm: the training cache's field of view (default: the modality's).
+        passes: MRI: crop passes, each centred on the heart found by the one before (1: image centre only).
+
+    Returns:
+        (X, Y, Z) uint8 label volume.
+    """
+    from .train import predict
+
+    fov = fov_mm if fov_mm is not None else DEFAULT_FOV_MM[modality]
+    center = None
+    for _ in range(max(1, passes) if fov is not None else 1):
+        slices, _, geometry = to_model_space(image, spacing, image_size=image_size, fov_mm=fov, center=center)
+        labels = from_model_space(predict(model, slices), geometry)
+        found = np.argwhere(np.transpose(labels, (2, 1, 0)) > 0)
+        if len(found) == 0:
+            break
+        center = tuple(found[:, 1:].mean(axis=0))
+    return labels
