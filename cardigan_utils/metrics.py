@@ -701,10 +701,7 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> "pd.Dat
         (NaN where the structure is absent from the truth or the prediction), volume_pred_ml,
         volume_true_ml.
     """
-    import warnings
-
     import pandas as pd
-    from monai.metrics import compute_hausdorff_distance
 
     from .data.case import LABELS
 
@@ -722,24 +719,49 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> "pd.Dat
         pixel = float(group.spacing_mm.iloc[0])
         z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
         spacing = (pixel, pixel, z)
-        with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
-            hd = compute_hausdorff_distance(_onehot_volume(p), _onehot_volume(t), include_background=False,
-                                            percentile=95, spacing=spacing)[0]
-        for k in (1, 2, 3):
-            pk, tk = p == k, t == k
-            both = pk.sum() + tk.sum()
-            # absent from both: no score; predicted where the truth has none: Dice 0
-            dice = 2 * float((pk & tk).sum()) / float(both) if both else float("nan")
-            rows.append({"patient_id": pid, "phase": phase, "view": view, "structure": names[k], "dice": dice,
-                         "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
-                         "volume_pred_ml": float(pk.sum()) * pixel * pixel * z / 1000,
-                         "volume_true_ml": float(tk.sum()) * pixel * pixel * z / 1000})
+        for row in volume_scores(p, t, spacing=spacing, names=names):
+            rows.append({"patient_id": pid, "phase": phase, "view": view, **row})
     return pd.DataFrame(rows)
+
+
+def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, ...],
+                  names: dict[int, str]) -> list[dict[str, Any]]:
+    """Dice, HD95 (mm, MONAI) and volumes (ml) of structures 1..3 in one predicted label volume.
+
+    Args:
+        pred: (X, Y, Z) or (X, Y) predicted labels.
+        truth: the ground truth, same shape.
+        spacing: voxel size in mm, one per axis.
+        names: class index -> structure name.
+
+    Returns:
+        One dict per structure: structure, dice (NaN if absent from both; 0 if predicted where the
+        truth has none), hd95_mm (NaN unless present in both), volume_pred_ml, volume_true_ml.
+    """
+    import warnings
+
+    from monai.metrics import compute_hausdorff_distance
+
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    voxel_ml = float(np.prod(spacing)) / 1000
+    with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
+        hd = compute_hausdorff_distance(_onehot_volume(pred), _onehot_volume(truth), include_background=False,
+                                        percentile=95, spacing=list(spacing))[0]
+    rows = []
+    for k in (1, 2, 3):
+        pk, tk = pred == k, truth == k
+        both = pk.sum() + tk.sum()
+        rows.append({"structure": names[k], "dice": 2 * float((pk & tk).sum()) / float(both) if both else float("nan"),
+                     "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
+                     "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml})
+    return rows
 
 
 def _onehot_volume(x: np.ndarray):
     import torch
 
-    return torch.nn.functional.one_hot(torch.from_numpy(x.astype(np.int64)), 4).permute(3, 0, 1, 2)[None]
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(np.asarray(x).astype(np.int64)), 4)
+    return onehot.permute(onehot.dim() - 1, *range(onehot.dim() - 1))[None]

@@ -197,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="extra notebook parameter (JSON value), e.g. -p max_epochs 2")
+    seg = sub.add_parser("segment", help="segment every image of a folder (ACDC / CAMUS layout) with a trained U-Net")
+    seg.add_argument("--model", required=True, help="segmenter.pt written by train_segmenter")
+    seg.add_argument("--input", required=True, help="folder of images (.nii.gz, .nii, .mhd), any size and spacing")
+    seg.add_argument("--output", required=True, help="where <name>_gt.nii.gz predictions and volumes.csv go")
+    seg.add_argument("--device", default=None)
+    seg.add_argument("--overwrite", action="store_true", help="redo predictions already in --output")
+    ev = sub.add_parser("evaluate", help="Dice and HD95 of predictions against ground truth files of the same name")
+    ev.add_argument("--pred", required=True)
+    ev.add_argument("--truth", required=True)
+    ev.add_argument("--modality", choices=("mri", "echo"), default="mri")
     return parser
 
 
@@ -218,6 +228,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cardigan: {err}", file=sys.stderr)
             return 1
         print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in {Path(args.run_dir).resolve()}")
+    elif args.command in ("segment", "evaluate"):
+        from .segment import evaluate_folders, segment_folder
+
+        try:
+            if args.command == "segment":
+                table = segment_folder(args.model, args.input, args.output, device=args.device, overwrite=args.overwrite)
+                print(f"cardigan: {table.image.nunique()} image(s) segmented into {Path(args.output).resolve()} (volumes.csv)")
+            else:
+                table = evaluate_folders(args.pred, args.truth, modality=args.modality)
+                means = table.groupby("structure")[["dice", "hd95_mm"]].mean().round(3)
+                print(means.to_string())
+                print(f"cardigan: {table.file.nunique()} file(s) scored; per file in {Path(args.pred).resolve() / 'evaluation.csv'}")
+        except (FileNotFoundError, ValueError) as err:
+            print(f"cardigan: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

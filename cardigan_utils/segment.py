@@ -137,3 +137,171 @@ def segment_volume(model, image: np.ndarray, spacing: tuple[float, float, float]
             break
         center = tuple(found[:, 1:].mean(axis=0))
     return labels
+
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mhd")
+SKIP_MARKERS = ("_gt", "_4d", "sequence")
+"""Files that are not single frames to segment: ground truth, ACDC 4-D cines, CAMUS half sequences."""
+
+
+def _stem(path) -> str:
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def find_images(input_dir) -> list:
+    """The single-frame images under a folder in the ACDC or CAMUS layout (NIfTI or .mhd).
+
+    Args:
+        input_dir: e.g. ACDC's ``testing/`` or a CAMUS ``database_nifti/``.
+
+    Returns:
+        Sorted paths, ground truth, 4-D cines and sequences left out.
+    """
+    from pathlib import Path
+
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    found = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(IMAGE_SUFFIXES)
+             and not any(m in _stem(p).lower() for m in SKIP_MARKERS)]
+    return sorted(found)
+
+
+def _read(path):
+    """(array (X, Y, Z), spacing, writer) of a NIfTI or .mhd image; the writer saves labels in its geometry."""
+    import nibabel as nib
+
+    if path.name.endswith(".mhd"):
+        import SimpleITK as sitk
+
+        img = sitk.ReadImage(str(path))
+        array = np.transpose(sitk.GetArrayFromImage(img))  # SimpleITK gives (z, y, x)
+        spacing = tuple(float(s) for s in img.GetSpacing())
+
+        def write(labels, out):
+            pred = sitk.GetImageFromArray(np.transpose(labels.reshape(array.shape)).astype(np.uint8))
+            pred.CopyInformation(img)
+            sitk.WriteImage(pred, str(out), useCompression=True)
+    else:
+        img = nib.load(str(path))
+        array = np.asarray(img.dataobj, dtype=np.float32)
+        spacing = tuple(float(z) for z in img.header.get_zooms()[: array.ndim])
+
+        def write(labels, out):
+            header = img.header.copy()
+            header.set_data_dtype(np.uint8)
+            nib.save(nib.Nifti1Image(labels.reshape(array.shape).astype(np.uint8), img.affine, header), str(out))
+    volume = array if array.ndim == 3 else array.reshape(*array.shape[:2], 1)
+    if volume.ndim != 3:
+        raise ValueError(f"{path}: expected a 2-D or 3-D image, got shape {array.shape}")
+    spacing3 = spacing + (1.0,) * (3 - len(spacing))
+    return volume.astype(np.float32), spacing3[:3], write
+
+
+def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite: bool = False,
+                   progress_bar: bool = True):
+    """Segment every image of a folder; write ``<name>_gt.nii.gz`` beside a mirror of its path, and volumes.csv.
+
+    Args:
+        model_path: a ``segmenter.pt`` written by ``train_segmenter`` (its config says how slices were cut).
+        input_dir: folder in the ACDC or CAMUS layout (any in-plane size and spacing).
+        output_dir: where predictions go (same sub-folders as the input).
+        device: where to run the model.
+        overwrite: replace predictions already there (else they are kept: an interrupted run continues).
+        progress_bar: a bar over the images.
+
+    Returns:
+        The volumes table (one row per image and structure, in ml); also written to ``volumes.csv``.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .checkpoint import write_text_atomic
+    from .config import progress
+    from .data.case import LABELS
+    from .train import load_segmenter
+
+    model, config = load_segmenter(model_path, device=device)
+    data = config.get("data") or {}
+    if not {"modality", "image_size"} <= set(data):
+        raise ValueError(f"{model_path}: the checkpoint does not say how its slices were cut (modality, image_size, "
+                         "fov_mm); train it with train_segmenter(..., data=data_config(cache))")
+    names = LABELS[data["modality"]]
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    images = find_images(input_dir)
+    if not images:
+        raise FileNotFoundError(f"{input_dir}: no images (.nii.gz, .nii, .mhd) to segment")
+    rows = []
+    for path in progress(images, desc="segment", enabled=progress_bar):
+        out = output_dir / path.relative_to(input_dir).parent / f"{_stem(path)}_gt.nii.gz"
+        volume, spacing, write = _read(path)
+        if out.exists() and not overwrite:
+            import nibabel as nib
+
+            labels = np.asarray(nib.load(str(out)).dataobj).reshape(volume.shape)
+        else:
+            labels = segment_volume(model, volume, spacing, modality=data["modality"], image_size=data["image_size"],
+                                    fov_mm=data.get("fov_mm"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name.replace(".nii.gz", ".tmp.nii.gz"))
+            write(labels, tmp)
+            tmp.replace(out)
+        voxel_ml = float(np.prod(spacing)) / 1000
+        for k in (1, 2, 3):
+            rows.append({"image": str(path.relative_to(input_dir)), "prediction": str(out.relative_to(output_dir)),
+                         "structure": names[k], "volume_ml": float((labels == k).sum()) * voxel_ml})
+    table = pd.DataFrame(rows)
+    write_text_atomic(output_dir / "volumes.csv", table.to_csv(index=False))
+    return table
+
+
+def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
+    """Dice and HD95 (mm) per image and structure of predictions against ground truth files of the same name.
+
+    Args:
+        pred_dir: predictions (``*_gt.nii.gz``, e.g. from :func:`segment_folder`).
+        truth_dir: ground truth in the same relative paths (ACDC / CAMUS ``_gt`` files; .mhd too).
+        modality: for the structure names.
+
+    Returns:
+        One row per image and structure (file, structure, dice, hd95_mm, volumes); also written to
+        ``<pred_dir>/evaluation.csv``.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .checkpoint import write_text_atomic
+    from .data.case import LABELS
+    from .metrics import volume_scores
+
+    pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
+    preds = sorted(p for p in pred_dir.rglob("*_gt.nii.gz"))
+    if not preds:
+        raise FileNotFoundError(f"{pred_dir}: no *_gt.nii.gz predictions")
+    rows, missing = [], []
+    for pred_path in preds:
+        rel = pred_path.relative_to(pred_dir)
+        stem = rel.name[: -len(".nii.gz")]
+        candidates = [truth_dir / rel.parent / f"{stem}{suffix}" for suffix in IMAGE_SUFFIXES]
+        truth_path = next((c for c in candidates if c.exists()), None)
+        if truth_path is None:
+            missing.append(str(rel))
+            continue
+        truth, spacing, _ = _read(truth_path)
+        pred, _, _ = _read(pred_path)
+        if pred.shape != truth.shape:
+            raise ValueError(f"{pred_path}: shape {pred.shape} differs from the truth {truth_path} {truth.shape}")
+        for row in volume_scores(np.round(pred).astype(np.uint8), np.round(truth).astype(np.uint8), spacing=spacing,
+                                 names=LABELS[modality]):
+            rows.append({"file": str(rel), **row})
+    if not rows:
+        raise FileNotFoundError(f"{truth_dir}: no ground truth matches the predictions (e.g. {missing[:3]})")
+    table = pd.DataFrame(rows)
+    write_text_atomic(pred_dir / "evaluation.csv", table.to_csv(index=False))
+    return table

@@ -143,7 +143,7 @@ def run_study(
     """
     from .augment import augment_batch
     from .metrics import segmentation_scores
-    from .train import load_segmenter, predict, train_segmenter
+    from .train import data_config, load_segmenter, predict, train_segmenter
 
     study_dir = Path(run_dir) / "study"
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def run_study(
                 out = study_dir / f"{regime}_{fraction:g}_{seed}"
                 train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
                                 batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
-                                device=device, seed=seed, progress_bar=progress_bar)
+                                data=data_config(real_cache), device=device, seed=seed, progress_bar=progress_bar)
                 model, _ = load_segmenter(out / "segmenter.pt", device=device)
                 frames = []
                 for domain, (cache, idx) in domains.items():

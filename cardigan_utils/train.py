@@ -602,6 +602,7 @@ def train_segmenter(
     weight_decay: float = 1e-5,
     augment=None,
     names: tuple[str, ...] = ("RV", "MYO", "LV"),
+    data: dict[str, Any] | None = None,
     val_interval: int = 1,
     device: str | torch.device | None = None,
     amp: bool | None = None,
@@ -632,6 +633,8 @@ def train_segmenter(
         augment: ``f(images (B, 1, S, S), labels (B, S, S), generator) -> (images, labels)`` on the
             device, or None.
         names: names of classes 1..3 for the history columns.
+        data: how the slices were cut, stored with the weights for ``cardigan segment``:
+            ``{"modality", "image_size", "fov_mm"}`` (see :func:`data_config`).
         val_interval: validate every this many epochs (and at the last).
         device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
         amp: bf16 autocast; None: where it pays (``use_bf16``).
@@ -662,7 +665,7 @@ def train_segmenter(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    config = {"model": model.config,
+    config = {"model": model.config, "data": data or {},
               "train": {"max_epochs": max_epochs, "batch_size": batch_size, "steps_per_epoch": steps, "lr": lr,
                         "weight_decay": weight_decay, "augment": augment is not None, "amp": amp, "seed": seed,
                         "sources": sizes}}
@@ -718,6 +721,20 @@ def train_segmenter(
                                  "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best})
     bar.close()
     return pd.DataFrame(history)
+
+
+def data_config(cache) -> dict[str, Any]:
+    """How a slice cache cut its slices: what a segmenter trained on it needs to cut new volumes.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache`.
+
+    Returns:
+        ``{"modality", "image_size", "fov_mm", "dataset"}``.
+    """
+    m = cache.manifest
+    return {"modality": m["modality"], "image_size": int(m["image_size"]), "fov_mm": m.get("fov_mm"),
+            "dataset": m.get("dataset")}
 
 
 @torch.no_grad()
