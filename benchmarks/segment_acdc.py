@@ -15,6 +15,7 @@ Resumable: run it again to continue training.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -26,6 +27,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
+    from cardigan_utils.augment import augment_batch
     from cardigan_utils.config import dataset_dir, get_device, set_seed
     from cardigan_utils.data import prepare_cache
     from cardigan_utils.metrics import segmentation_scores
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--run-dir", default="runs/segment_acdc")
     p.add_argument("--max-epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--augment", action="store_true", help="classical augmentation (augment.augment_batch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     args = p.parse_args(argv)
@@ -51,7 +54,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     hist = train_segmenter([(cache.images[train], cache.labels[train])], val=(cache.images[val], cache.labels[val]),
                            run_dir=args.run_dir, max_epochs=args.max_epochs, batch_size=args.batch_size,
-                           data=data_config(cache), device=device, seed=args.seed)
+                           data=data_config(cache), device=device, seed=args.seed,
+                           augment=functools.partial(augment_batch, modality=cache.manifest["modality"]) if args.augment else None)
     train_s = time.perf_counter() - t0
     model, _ = load_segmenter(f"{args.run_dir}/segmenter.pt", device=device)
     cached = segmentation_scores(predict(model, cache.images[test]), cache, test)
@@ -78,6 +82,7 @@ def main(argv=None) -> int:
         "image_size": args.image_size,
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "augment": args.augment,
         "epochs": int(hist.epoch.max()),
         "train_s_this_call": round(train_s, 1),
         "test_patients": len(patients),

@@ -83,6 +83,7 @@ def augment_batch(
     flips: bool = True,
     rotate_deg: float = 15.0,
     scale: float = 0.1,
+    translate: float = 0.1,
     elastic: float = 0.03,
     gamma: float = 0.3,
     noise: float = 0.03,
@@ -92,7 +93,7 @@ def augment_batch(
     """Classical augmentation of a batch, on the batch's device; each transform applied per sample with probability ``p``.
 
     Spatial (image and labels together): flips (MRI only; echo apical views have a fixed
-    orientation), rotation and scaling, elastic deformation (a smooth random displacement of up to
+    orientation), rotation, scaling and shifts, elastic deformation (a smooth random displacement of up to
     ``elastic`` of the half-width). Intensity (image only): gamma, Gaussian blur, multiplicative
     bias field, Gaussian noise; the image is clipped back to [0, 1].
 
@@ -108,6 +109,8 @@ def augment_batch(
         flips: allow left-right / up-down flips (MRI).
         rotate_deg: rotations uniform in [-rotate_deg, rotate_deg].
         scale: zoom uniform in [1 - scale, 1 + scale].
+        translate: shifts uniform in [-translate, translate] of the half-width (the slice cache
+            centres every heart; new images are cut around a centre the network finds itself).
         elastic: displacement amplitude, as a fraction of the half-width.
         gamma: log-gamma uniform in [-gamma, gamma].
         noise: noise standard deviation up to this.
@@ -130,7 +133,8 @@ def augment_batch(
             pick = chosen()
             images = torch.where(pick[:, None, None, None], images.flip(dim), images)
             labels = torch.where(pick[:, None, None], labels.flip(dim), labels)
-    theta = random_affine_params(n, rotate_deg=rotate_deg, scale=scale, translate=0.0, generator=generator, device=device)
+    theta = random_affine_params(n, rotate_deg=rotate_deg, scale=scale, translate=translate, generator=generator,
+                                 device=device)
     theta = torch.where(chosen()[:, None, None], theta, torch.eye(2, 3, device=device).expand(n, 2, 3))
     grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
     if elastic > 0:

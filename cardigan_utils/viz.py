@@ -482,9 +482,9 @@ def augmentation_examples(image: np.ndarray, label: np.ndarray, *, modality: str
 
     from .augment import augment_batch
 
-    off = dict(flips=False, rotate_deg=0.0, scale=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
+    off = dict(flips=False, rotate_deg=0.0, scale=0.0, translate=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
     variants = {"original": off, "flip": {**off, "flips": True}, "rotate": {**off, "rotate_deg": 25.0},
-                "scale": {**off, "scale": 0.25}, "elastic": {**off, "elastic": 0.06}, "gamma": {**off, "gamma": 0.6},
+                "scale": {**off, "scale": 0.25}, "shift": {**off, "translate": 0.2}, "elastic": {**off, "elastic": 0.06}, "gamma": {**off, "gamma": 0.6},
                 "blur": {**off, "blur": 1.5}, "bias field": {**off, "bias": 0.6}, "noise": {**off, "noise": 0.08},
                 "all (default)": {}}
     if modality == "echo":

@@ -8,7 +8,7 @@ import torch
 
 from cardigan_utils.augment import augment_batch
 
-OFF = dict(flips=False, rotate_deg=0.0, scale=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
+OFF = dict(flips=False, rotate_deg=0.0, scale=0.0, translate=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
 
 
 def _batch(n=6, size=48):
@@ -45,7 +45,7 @@ def test_shapes_dtypes_label_values_and_determinism():
 
 
 @pytest.mark.parametrize("name, value, moves_labels", [
-    ("rotate_deg", 30.0, True), ("scale", 0.3, True), ("elastic", 0.08, True),
+    ("rotate_deg", 30.0, True), ("scale", 0.3, True), ("translate", 0.2, True), ("elastic", 0.08, True),
     ("gamma", 0.5, False), ("noise", 0.1, False), ("blur", 2.0, False), ("bias", 0.5, False),
 ])
 def test_each_transform_acts_alone(name, value, moves_labels):
@@ -84,5 +84,5 @@ def test_augmentation_examples_figure():
 
     x, y = _batch(n=1)
     fig = viz.augmentation_examples(x[0, 0].numpy(), y[0].numpy())
-    assert [ax.get_title() for ax in fig.axes][:3] == ["original", "flip", "rotate"] and len(fig.axes) == 10
-    assert len(viz.augmentation_examples(x[0, 0].numpy(), y[0].numpy(), modality="echo").axes) == 9
+    assert [ax.get_title() for ax in fig.axes][:3] == ["original", "flip", "rotate"] and len(fig.axes) == 11
+    assert len(viz.augmentation_examples(x[0, 0].numpy(), y[0].numpy(), modality="echo").axes) == 10
