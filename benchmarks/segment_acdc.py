@@ -14,7 +14,6 @@ Resumable: run it again to continue training.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -24,32 +23,21 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    import numpy as np
     import torch
 
+    from _common import dataset_parser, prepare
     from cardigan_utils.augment import augment_batch
-    from cardigan_utils.config import dataset_dir, get_device, set_seed
-    from cardigan_utils.data import prepare_cache
+    from cardigan_utils.config import dataset_dir
     from cardigan_utils.metrics import segmentation_scores
     from cardigan_utils.segment import evaluate_folders, segment_folder
     from cardigan_utils.train import data_config, load_segmenter, predict, train_segmenter
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="acdc")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--run-dir", default="runs/segment_acdc")
+    p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/segment_acdc")
     p.add_argument("--max-epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--augment", action="store_true", help="classical augmentation (augment.augment_batch)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
     args = p.parse_args(argv)
-
-    set_seed(args.seed)
-    device = get_device(args.device)
-    cache = prepare_cache(args.dataset, run_dir=args.run_dir, image_size=args.image_size, data_dir=args.data_dir,
-                          seed=args.seed, progress=False)
+    device, cache = prepare(args)
     train, val, test = cache.indices("train"), cache.indices("val"), cache.indices("test")
     t0 = time.perf_counter()
     hist = train_segmenter([(cache.images[train], cache.labels[train])], val=(cache.images[val], cache.labels[val]),
@@ -62,6 +50,8 @@ def main(argv=None) -> int:
 
     # the held-out patients' own files, segmented as a user would
     source = dataset_dir(args.dataset, args.data_dir)
+    if source is None:
+        raise SystemExit("segment_acdc.py segments the original files of a real dataset: use --dataset acdc")
     patients = sorted(set(cache.slices.patient_id.to_numpy()[test]))
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "input"

@@ -12,7 +12,6 @@ training speed. Figures (real vs generated, histograms, samples over training) g
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -21,16 +20,10 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from cardigan_utils.config import get_device, set_seed
-    from cardigan_utils.data import prepare_cache
+    from _common import dataset_parser, prepare
     from cardigan_utils.train import load_spade, render, train_spade
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="acdc")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--n-patients", type=int, default=None)
-    p.add_argument("--run-dir", default="runs/spade_acdc")
+    p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/spade_acdc")
     p.add_argument("--max-epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--ngf", type=int, default=16)
@@ -38,14 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--ndf", type=int, default=32)
     p.add_argument("--z-dim", type=int, default=64)
     p.add_argument("--amp", choices=("auto", "on", "off"), default="on", help="bf16 autocast (on: also on CPU)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
     args = p.parse_args(argv)
-
-    set_seed(args.seed)
-    device = get_device(args.device)
-    cache = prepare_cache(args.dataset, run_dir=args.run_dir, image_size=args.image_size, data_dir=args.data_dir,
-                          n_patients=args.n_patients, seed=args.seed, progress=False)
+    device, cache = prepare(args)
     t0 = time.perf_counter()
     hist = train_spade(cache, run_dir=args.run_dir, ngf=args.ngf, hidden_channels=args.hidden, ndf=args.ndf,
                        z_dim=args.z_dim, max_epochs=args.max_epochs, batch_size=args.batch_size, device=device,

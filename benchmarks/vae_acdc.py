@@ -11,7 +11,6 @@ and the time to sample N shapes on this machine. Resumable: run it again to cont
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -20,30 +19,18 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from cardigan_utils.config import get_device, set_seed
-    from cardigan_utils.data import prepare_cache
+    from _common import dataset_parser, prepare
     from cardigan_utils.train import evaluate_vae, load_vae, train_vae
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="acdc")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--n-patients", type=int, default=None)
-    p.add_argument("--run-dir", default="runs/vae_acdc")
+    p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/vae_acdc")
     p.add_argument("--max-epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1e-3)
     p.add_argument("--latent-dim", type=int, default=32)
     p.add_argument("--n-samples", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
     args = p.parse_args(argv)
-
-    set_seed(args.seed)
-    device = get_device(args.device)
-    cache = prepare_cache(args.dataset, run_dir=args.run_dir, image_size=args.image_size, data_dir=args.data_dir,
-                          n_patients=args.n_patients, seed=args.seed, progress=False)
+    device, cache = prepare(args)
     t0 = time.perf_counter()
     hist = train_vae(cache, run_dir=args.run_dir, latent_dim=args.latent_dim, max_epochs=args.max_epochs,
                      batch_size=args.batch_size, lr=args.lr, beta=args.beta, device=device, seed=args.seed)

@@ -1,7 +1,6 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np
 import pytest
 
 from cardigan_utils import viz, widgets
