@@ -168,6 +168,24 @@ def generate_dataset(
     return out_dir
 
 
+def read_manifest(set_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a finished synthetic set.
+
+    Args:
+        set_dir: the set's folder.
+
+    Returns:
+        Its ``manifest.json`` (parameters and totals).
+
+    Raises:
+        FileNotFoundError: no finished set there (none, or an interrupted one).
+    """
+    path = Path(set_dir) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{set_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    return json.loads(path.read_text())
+
+
 def iter_shards(out_dir: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The shards of a finished set, in order.
 
@@ -178,8 +196,7 @@ def iter_shards(out_dir: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ``(images, labels)``: float32 (k, S, S) in [0, 1] and uint8 (k, S, S).
     """
     out_dir = Path(out_dir)
-    if not (out_dir / "manifest.json").exists():
-        raise FileNotFoundError(f"{out_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    read_manifest(out_dir)
     for path in sorted(out_dir.glob("shard_[0-9][0-9][0-9][0-9][0-9].npz")):
         with np.load(path) as data:
             yield data["images"].astype(np.float32), data["labels"]
@@ -230,9 +247,7 @@ def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synt
     from .data.case import LABELS
 
     set_dir, cache_out = Path(set_dir), Path(cache_out)
-    info = json.loads((set_dir / "manifest.json").read_text()) if (set_dir / "manifest.json").exists() else None
-    if info is None:
-        raise FileNotFoundError(f"{set_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    info = read_manifest(set_dir)
     if cache_out.exists():
         if not overwrite:
             raise FileExistsError(f"{cache_out} exists; choose another folder or pass overwrite=True")
@@ -285,9 +300,7 @@ def to_nnunet(set_dir: str | Path, root: str | Path, *, dataset_id: int, name: s
     from .data.case import LABELS
     from .data.export import finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset, write_nnunet_cases
 
-    info = json.loads((Path(set_dir) / "manifest.json").read_text()) if (Path(set_dir) / "manifest.json").exists() else None
-    if info is None:
-        raise FileNotFoundError(f"{set_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    info = read_manifest(set_dir)
     out = start_nnunet_dataset(nnunet_dataset_dir(root, dataset_id=dataset_id, name=name), overwrite=overwrite)
     start = 0
     for im, lab in progress(iter_shards(set_dir), total=info["n_shards"], desc="nnU-Net", enabled=progress_bar):
@@ -325,9 +338,7 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
     from .data.case import Case
 
     out_dir = Path(out_dir)
-    info = json.loads((Path(set_dir) / "manifest.json").read_text()) if (Path(set_dir) / "manifest.json").exists() else None
-    if info is None:
-        raise FileNotFoundError(f"{set_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    info = read_manifest(set_dir)
     if info["modality"] != "mri":
         raise ValueError("the ACDC layout holds MRI; write echo sets as nnU-Net datasets or a cache")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
