@@ -13,6 +13,19 @@ from cardigan_utils.data.case import Case
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def interrupted_on_call(function, n: int):
+    """``function`` wrapped to raise KeyboardInterrupt (what Ctrl-C or a killed job does) on its ``n``-th call."""
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny convolutions run faster on one thread, and far faster than two on a busy machine."""

@@ -11,6 +11,7 @@ from cardigan_utils import generate
 from cardigan_utils.generate import generate_dataset, iter_shards, load_synthetic, to_acdc_layout, to_cache
 from cardigan_utils.networks.spade import SPADEGenerator
 from cardigan_utils.networks.vae import ShapeVAE
+from conftest import interrupted_on_call
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -52,15 +53,8 @@ def test_set_is_deterministic_per_seed(models, tmp_path):
 
 def test_interrupted_generation_completes_without_duplicates(models, tmp_path, monkeypatch):
     whole = _make(models, tmp_path / "whole")
-    real_pairs, calls = generate.generate_pairs, {"n": 0}
-
-    def dies_on_the_second_shard(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_pairs(*args, **kwargs)
-
-    monkeypatch.setattr(generate, "generate_pairs", dies_on_the_second_shard)
+    real_pairs = generate.generate_pairs
+    monkeypatch.setattr(generate, "generate_pairs", interrupted_on_call(real_pairs, 2))  # during the second shard
     with pytest.raises(KeyboardInterrupt):
         _make(models, tmp_path / "cut")
     cut = tmp_path / "cut"
@@ -197,15 +191,8 @@ def test_acdc_layout_export_is_all_or_nothing(models, tmp_path, monkeypatch):
     import cardigan_utils.data.acdc as acdc
 
     out = _make(models, tmp_path / "s")
-    real_write, calls = acdc.write_acdc_patient, {"n": 0}
-
-    def dies_on_the_second_patient(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_write(*args, **kwargs)
-
-    monkeypatch.setattr(acdc, "write_acdc_patient", dies_on_the_second_patient)
+    real_write = acdc.write_acdc_patient
+    monkeypatch.setattr(acdc, "write_acdc_patient", interrupted_on_call(real_write, 2))  # at the second patient
     with pytest.raises(KeyboardInterrupt):
         to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
     assert not (tmp_path / "acdc").exists()  # only a .partial- folder, never a half dataset under the name

@@ -9,6 +9,7 @@ from cardigan_utils.data import prepare_cache
 from cardigan_utils.metrics import segmentation_scores
 from cardigan_utils.networks.unet import build_unet
 from cardigan_utils.train import load_segmenter, predict, train_segmenter
+from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = dict(channels=(4, 8, 16), num_res_units=1)
@@ -36,14 +37,8 @@ def test_training_learns_and_resume_equals_uninterrupted(cache, tmp_path):
     kw = dict(val=val, **TINY, batch_size=8, steps_per_epoch=6, lr=3e-3, max_epochs=3, device="cpu",
               progress_bar=False, seed=2)
     whole = train_segmenter([train], run_dir=tmp_path / "a", **kw)
-    calls = {"n": 0}
-
-    def killed_in_epoch_3(x, y, generator):  # a no-op augmentation that interrupts the run
-        calls["n"] += 1
-        if calls["n"] == 2 * 6 + 3:
-            raise KeyboardInterrupt
-        return x, y
-
+    # a no-op augmentation that interrupts the run at the third step of epoch 3
+    killed_in_epoch_3 = interrupted_on_call(lambda x, y, generator: (x, y), 2 * 6 + 3)
     with pytest.raises(KeyboardInterrupt):
         train_segmenter([train], run_dir=tmp_path / "b", augment=killed_in_epoch_3, **kw)
     assert len(pd.read_csv(tmp_path / "b" / "segmenter_history.csv")) == 2

@@ -5,6 +5,7 @@ import pytest
 
 from cardigan_utils import study
 from cardigan_utils.data import prepare_cache
+from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(max_epochs=1, batch_size=8, steps_per_epoch=2, channels=(4, 8, 16), device="cpu", progress_bar=False)
@@ -52,17 +53,8 @@ def test_study_table_and_continuing_after_an_interruption(caches, tmp_path, monk
               seeds=(0, 1), **FAST, log=lambda line: None)
     import cardigan_utils.train as train
 
-    calls = {"n": 0}
-
     original = train.train_segmenter
-
-    def dies_on_the_third_run(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(train, "train_segmenter", dies_on_the_third_run)
+    monkeypatch.setattr(train, "train_segmenter", interrupted_on_call(original, 3))  # the third run
     with pytest.raises(KeyboardInterrupt):
         study.run_study(real, synthetic, **kw)
     partial = pd.read_csv(tmp_path / "study" / "results.csv")
