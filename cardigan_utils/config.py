@@ -21,6 +21,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
         # two VAE epochs give almost no valid shape: the smoke run keeps them all
         "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False},
+        "segment": {"fractions": [1.0], "seeds": [0], "max_epochs": 1, "steps_per_epoch": 4, "batch_size": 16,
+                    "channels": [8, 16, 32, 64], "mix_ratio": 1.0, "n_ood_patients": 2},
     },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
     "quick": {
@@ -28,6 +30,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "vae": {"max_epochs": 25, "n_samples": 2000},
         "spade": {"max_epochs": 20, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
         "generate": {"n_synthetic": 2000, "shard_size": 500, "filter_plausible": True},
+        # every regime trains for the same number of steps, whatever its data size
+        "segment": {"fractions": [0.1, 1.0], "seeds": [0, 1], "max_epochs": 6, "steps_per_epoch": 25, "batch_size": 32,
+                    "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 8},
     },
     # research on a GPU, paper scale
     "full": {
@@ -35,6 +40,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "vae": {"max_epochs": 200, "n_samples": 10000},
         "spade": {"max_epochs": 200, "batch_size": 16, "ngf": 32, "hidden_channels": 128, "ndf": 64, "z_dim": 64},
         "generate": {"n_synthetic": 20000, "shard_size": 1000, "filter_plausible": True},
+        "segment": {"fractions": [0.05, 0.25, 1.0], "seeds": [0, 1, 2, 3, 4], "max_epochs": 50, "steps_per_epoch": 200,
+                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 20},
     },
 }
 """Per-profile defaults. ``n_patients`` is the number of phantom patients generated. A section

@@ -44,6 +44,36 @@ def per_class_dice(pred, target, *, num_classes: int):
     return dice
 
 
+def slice_dice(pred, target, *, num_classes: int = 4, batch_size: int = 256) -> np.ndarray:
+    """Mean foreground Dice of each slice (MONAI's DiceMetric), over the classes its truth holds.
+
+    Args:
+        pred: (N, H, W) integer label maps.
+        target: (N, H, W) integer label maps.
+        num_classes: classes, background included.
+        batch_size: slices per MONAI call.
+
+    Returns:
+        (N,) float array; NaN for a slice whose truth is background only.
+    """
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+    from monai.metrics import DiceMetric
+
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
+    out = []
+    for start in range(0, len(pred), batch_size):
+        p = F.one_hot(torch.as_tensor(np.asarray(pred[start:start + batch_size])).long(), num_classes).permute(0, 3, 1, 2)
+        t = F.one_hot(torch.as_tensor(np.asarray(target[start:start + batch_size])).long(), num_classes).permute(0, 3, 1, 2)
+        out.append(metric(p, t).float())
+    per_class = torch.cat(out).numpy() if out else np.zeros((0, num_classes - 1), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: background-only slices
+        return np.nanmean(per_class, axis=1)
+
+
 def ed_es_table(cache, *, structure: str = "LV"):
     """ED and ES size of one structure per patient (and view), from a cache's ``cases`` table.
 
@@ -108,14 +138,24 @@ def write_metrics(run_dir: str | os.PathLike, notebook: str, metrics: dict[str, 
     Args:
         run_dir: the run directory.
         notebook: the notebook's stem, e.g. ``"01_datasets"``.
-        metrics: JSON-ready values.
+        metrics: JSON-ready values; NaN and infinities are written as null (strict JSON).
 
     Returns:
         The file written.
     """
     from .checkpoint import write_text_atomic
 
-    return write_text_atomic(Path(run_dir) / notebook / "metrics.json", json.dumps(metrics, indent=1))
+    def strict(x):
+        if isinstance(x, dict):
+            return {k: strict(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [strict(v) for v in x]
+        if isinstance(x, float) and not np.isfinite(x):
+            return None
+        return x
+
+    text = json.dumps(strict(metrics), indent=1, allow_nan=False)
+    return write_text_atomic(Path(run_dir) / notebook / "metrics.json", text)
 
 
 def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:

@@ -82,6 +82,68 @@ def run_sources(regime: str, real_cache, synthetic_cache, *, fraction: float, se
     return sources
 
 
+def run_path(run_dir: str | Path, regime: str, fraction: float, seed: int) -> Path:
+    """The folder of one run's U-Net (``segmenter.pt`` ...) inside ``run_dir/study``.
+
+    Args:
+        run_dir: the run directory.
+        regime: one of :data:`REGIMES`.
+        fraction: the real-data fraction.
+        seed: the seed.
+
+    Returns:
+        ``run_dir/study/<regime>_<fraction>_<seed>``.
+    """
+    return Path(run_dir) / "study" / f"{regime}_{float(fraction):g}_{int(seed)}"
+
+
+def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int = 0,
+                  data_dir: str | Path | None = None, progress: bool = True) -> dict[str, tuple[Any, np.ndarray]]:
+    """The domains every run is scored on: in-domain test patients and out-of-domain data.
+
+    - ``in-domain``: the real cache's test patients.
+    - A phantom trained on some of its scanners: ``vendor <X>``, ``n_patients`` new patients
+      (anatomy never seen, indices after the training ones) of each scanner left out of training.
+    - ACDC (any real MRI): ``phantom-mri``, ``n_patients`` phantom patients of every scanner.
+    - ``data_dir``: every patient of another dataset in the ACDC layout (e.g. a converted M&Ms
+      or a hospital's export), as ``external``.
+
+    Args:
+        real_cache: the training cache (notebook 01).
+        run_dir: the run directory (the extra caches go to ``run_dir/cache``).
+        n_patients: patients per out-of-domain phantom scanner.
+        seed: phantom seed (the training one, so new patients are drawn after its indices).
+        data_dir: an extra dataset in the ACDC layout, or None.
+        progress: progress bars.
+
+    Returns:
+        ``{name: (cache, row indices)}`` for :func:`run_study`.
+    """
+    from .data import load_cases, prepare_cache
+    from .data.phantom import ECHO_VENDORS, MRI_VENDORS
+
+    manifest = real_cache.manifest
+    size, dataset, modality = int(manifest["image_size"]), manifest["dataset"], manifest["modality"]
+    domains = {"in-domain": (real_cache, real_cache.indices("test"))}
+    if dataset.startswith("phantom"):
+        seen = set(real_cache.slices.vendor)
+        first = 1 + max(int(str(p).removeprefix("phantom")) for p in real_cache.slices.patient_id.unique())
+        for vendor in sorted(set(MRI_VENDORS if modality == "mri" else ECHO_VENDORS) - seen):
+            cases = load_cases(dataset, n_patients=n_patients, seed=seed, vendors=(vendor,), first_index=first)
+            cache = prepare_cache(dataset, run_dir=run_dir, image_size=size, cases=cases, seed=seed,
+                                  name=f"{dataset}-vendor{vendor}", progress=progress)
+            domains[f"vendor {vendor}"] = (cache, np.arange(len(cache)))
+    elif modality == "mri":
+        cache = prepare_cache("phantom-mri", run_dir=run_dir, image_size=size, n_patients=n_patients, seed=seed,
+                              progress=progress)
+        domains["phantom-mri"] = (cache, np.arange(len(cache)))
+    if data_dir is not None:
+        cache = prepare_cache("acdc" if modality == "mri" else "camus", run_dir=run_dir, image_size=size,
+                              data_dir=data_dir, seed=seed, name="external", progress=progress)
+        domains["external"] = (cache, np.arange(len(cache)))
+    return domains
+
+
 def _done_runs(results_csv: Path) -> set[tuple[str, float, int]]:
     if not results_csv.exists():
         return set()
@@ -161,7 +223,7 @@ def run_study(
                 sources = run_sources(regime, real_cache, synthetic_cache, fraction=fraction, seed=seed,
                                       mix_ratio=mix_ratio)
                 augment = functools.partial(augment_batch, modality=modality) if "aug" in regime else None
-                out = study_dir / f"{regime}_{fraction:g}_{seed}"
+                out = run_path(run_dir, regime, fraction, seed)
                 train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
                                 batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
                                 data=data_config(real_cache), device=device, seed=seed, progress_bar=progress_bar)
@@ -176,3 +238,188 @@ def run_study(
                 mean = rows.groupby("domain").dice.mean().round(3).to_dict()
                 log(f"{regime} {fraction:g} seed {seed}: {int(rows.n_train.iloc[0])} training slices, mean Dice {mean}")
     return pd.read_csv(results_csv)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the results
+# --------------------------------------------------------------------------------------------
+
+
+def run_means(results: pd.DataFrame, *, metric: str = "dice") -> pd.DataFrame:
+    """One number per run and domain: ``metric`` averaged over volumes and structures (and per structure).
+
+    Args:
+        results: the table of :func:`run_study`.
+        metric: ``"dice"`` or ``"hd95_mm"`` (NaNs, structures absent from a volume, are skipped).
+
+    Returns:
+        One row per (domain, regime, fraction, seed): ``mean`` and one column per structure.
+    """
+    keys = ["domain", "regime", "fraction", "seed"]
+    per_structure = results.pivot_table(index=keys, columns="structure", values=metric, aggfunc="mean")
+    per_structure.columns.name = None
+    return per_structure.assign(mean=results.groupby(keys)[metric].mean()).reset_index()
+
+
+def summary_table(results: pd.DataFrame, *, metric: str = "dice") -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each run's mean ``metric`` (the paper's table).
+
+    Args:
+        results: the table of :func:`run_study`.
+        metric: ``"dice"`` or ``"hd95_mm"``.
+
+    Returns:
+        One row per (domain, fraction, regime), in :data:`REGIMES` order: ``mean``, ``std`` (over
+        seeds; NaN with one seed), ``n_seeds`` and the mean of each structure.
+    """
+    runs = run_means(results, metric=metric)
+    structures = [c for c in runs.columns if c not in ("domain", "regime", "fraction", "seed", "mean")]
+    g = runs.groupby(["domain", "fraction", "regime"])
+    table = g[structures].mean().assign(mean=g["mean"].mean(), std=g["mean"].std(), n_seeds=g["seed"].nunique())
+    table = table.reset_index()
+    order = {r: i for i, r in enumerate(REGIMES)}
+    table = table.sort_values(["domain", "fraction", "regime"], key=lambda s: s.map(order) if s.name == "regime" else s)
+    return table[["domain", "fraction", "regime", "mean", "std", "n_seeds", *structures]].reset_index(drop=True)
+
+
+def paper_table(summary: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
+    """``mean ± std`` strings, regimes down and (domain, % of real patients) across, for display.
+
+    Args:
+        summary: the table of :func:`summary_table`.
+        digits: decimals shown.
+
+    Returns:
+        A DataFrame of strings.
+    """
+    def cell(row) -> str:
+        std = "" if pd.isna(row["std"]) else f" ± {row['std']:.{digits}f}"
+        return f"{row['mean']:.{digits}f}{std}"
+
+    shown = summary.assign(cell=summary.apply(cell, axis=1), percent=(100 * summary.fraction).round(1))
+    table = shown.pivot(index="regime", columns=["domain", "percent"], values="cell")
+    table = table.reindex([r for r in REGIMES if r in table.index]).sort_index(axis=1)
+    table.columns.names = ["domain", "% real patients"]
+    return table.fillna("")
+
+
+def paired_difference(results: pd.DataFrame, *, regime: str, baseline: str, fraction: float, domain: str,
+                      metric: str = "dice", confidence: float = 0.95) -> dict[str, Any]:
+    """``regime`` minus ``baseline`` in mean ``metric``, paired by seed, with a t confidence interval.
+
+    A seed fixes the real patients, so the two regimes of one seed saw the same real data and the
+    per-seed differences are paired.
+
+    Args:
+        results: the table of :func:`run_study`.
+        regime: e.g. ``"real+aug+synthetic"``.
+        baseline: e.g. ``"real+aug"``.
+        fraction: the real-data fraction (e.g. 0.05).
+        domain: the domain scored.
+        metric: ``"dice"`` or ``"hd95_mm"``.
+        confidence: level of the interval.
+
+    Returns:
+        ``{"mean", "ci_low", "ci_high", "confidence", "n_seeds", "per_seed": {seed: difference}}``;
+        the interval is NaN with fewer than two paired seeds.
+
+    Raises:
+        ValueError: no seed has both regimes at that fraction and domain.
+    """
+    from scipy import stats
+
+    runs = run_means(results, metric=metric)
+    runs = runs[(runs.domain == domain) & np.isclose(runs.fraction, fraction)]
+    wide = runs.pivot(index="seed", columns="regime", values="mean")
+    if regime not in wide or baseline not in wide or wide[[regime, baseline]].dropna().empty:
+        raise ValueError(f"no seed has both {regime!r} and {baseline!r} at fraction {fraction:g} on {domain!r}")
+    diff = (wide[regime] - wide[baseline]).dropna()
+    n = len(diff)
+    mean = float(diff.mean())
+    if n > 1:
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n))
+        low, high = mean - half, mean + half
+    else:
+        low = high = float("nan")
+    return {"mean": mean, "ci_low": low, "ci_high": high, "confidence": confidence, "n_seeds": n,
+            "per_seed": {int(s): float(d) for s, d in diff.items()}}
+
+
+def clinical_table(results: pd.DataFrame) -> pd.DataFrame:
+    """LV end-diastolic / end-systolic volumes and ejection fraction per patient, predicted and true.
+
+    Args:
+        results: the table of :func:`run_study` (its ``volume_pred_ml`` / ``volume_true_ml`` of the LV).
+
+    Returns:
+        One row per run, domain, patient and view with both ED and ES scored: ``edv_pred``,
+        ``esv_pred``, ``ef_pred`` (%), the same ``_true``, and ``ef_error`` (predicted minus true,
+        percentage points).
+    """
+    lv = results[results.structure == "LV"].assign(view=lambda t: t.view.fillna(""))  # MRI volumes have no view
+    keys = ["domain", "regime", "fraction", "seed", "patient_id", "view"]
+    wide = lv.pivot_table(index=keys, columns="phase", values=["volume_pred_ml", "volume_true_ml"], aggfunc="first")
+    out = pd.DataFrame(index=wide.index)
+    for kind in ("pred", "true"):
+        out[f"edv_{kind}"] = wide[(f"volume_{kind}_ml", "ED")]
+        out[f"esv_{kind}"] = wide[(f"volume_{kind}_ml", "ES")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"ef_{kind}"] = 100 * (out[f"edv_{kind}"] - out[f"esv_{kind}"]) / out[f"edv_{kind}"]
+    out["ef_error"] = out.ef_pred - out.ef_true
+    return out.dropna(subset=["edv_true", "esv_true"]).reset_index()
+
+
+def describe_study(results: pd.DataFrame, *, low_fraction: float | None = None) -> list[str]:
+    """What the numbers say, in sentences computed from the results (for the notebook's conclusion).
+
+    Args:
+        results: the table of :func:`run_study`.
+        low_fraction: the low-data fraction for the augmented+synthetic vs augmented comparison
+            (default: the smallest fraction in the table).
+
+    Returns:
+        Sentences: the ranking of regimes per domain and fraction, the effect of synthetic images
+        on top of augmentation where both ran, and a warning when seeds are too few for an interval.
+    """
+    summary = summary_table(results)
+    lines = []
+    for (domain, fraction), rows in summary.groupby(["domain", "fraction"], sort=True):
+        rows = rows.sort_values("mean", ascending=False)
+        ranking = " > ".join(f"{r.regime} ({r.mean:.3f})" for r in rows.itertuples())
+        lines.append(f"{domain}, {100 * fraction:g} % of the real patients: {ranking}.")
+    low = float(summary.fraction.min()) if low_fraction is None else float(low_fraction)
+    for domain in sorted(summary.domain.unique()):
+        try:
+            d = paired_difference(results, regime="real+aug+synthetic", baseline="real+aug", fraction=low, domain=domain)
+        except ValueError:
+            continue
+        if d["n_seeds"] < 2:
+            lines.append(f"{domain}, {100 * low:g} %: real+aug+synthetic minus real+aug = {d['mean']:+.3f} Dice from one "
+                         "seed; run more seeds for a confidence interval.")
+            continue
+        verdict = ("better" if d["ci_low"] > 0 else "worse" if d["ci_high"] < 0 else "not distinguishable from no change")
+        lines.append(f"{domain}, {100 * low:g} %: adding synthetic images to augmented real data changes mean Dice by "
+                     f"{d['mean']:+.3f} ({100 * d['confidence']:g} % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}, "
+                     f"{d['n_seeds']} seeds): {verdict}.")
+    return lines
+
+
+def disagreements(predictions: dict[str, np.ndarray], labels: np.ndarray, *, n: int = 4) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The slices on which the regimes' predictions differ most in Dice.
+
+    Args:
+        predictions: ``{regime: (N, H, W) predicted labels}`` on the same slices.
+        labels: (N, H, W) ground truth.
+        n: how many slices.
+
+    Returns:
+        ``(indices, dice)``: the ``n`` slice indices with the widest Dice range across regimes
+        (widest first; background-only slices skipped) and ``{regime: (N,) slice Dice}``.
+    """
+    from .metrics import slice_dice
+
+    dice = {name: slice_dice(pred, labels) for name, pred in predictions.items()}
+    table = np.stack(list(dice.values()))
+    spread = np.where(np.isnan(table).any(0), -np.inf, np.nanmax(table, 0) - np.nanmin(table, 0))
+    order = np.argsort(-spread, kind="stable")
+    return order[np.isfinite(spread[order])][:n], dice

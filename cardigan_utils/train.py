@@ -756,7 +756,7 @@ def predict(model, images: np.ndarray, *, batch_size: int = 64, amp: bool | None
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.asarray(images[i : i + batch_size], np.float32))[:, None].to(device)
+        x = torch.from_numpy(np.array(images[i : i + batch_size], np.float32))[:, None].to(device)  # a writable copy
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         out.append(logits.float().max(1).indices.to(torch.uint8).cpu())  # max(1).indices: see ShapeVAE.decode_labels

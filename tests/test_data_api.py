@@ -93,3 +93,8 @@ def test_phantom_written_in_official_layouts_reads_back(tmp_path, modality, layo
     _same(sorted(expected, key=lambda c: c.key), [got_by_key[c.key] for c in sorted(expected, key=lambda c: c.key)])
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_write_metrics_writes_strict_json(tmp_path):
+    path = metrics.write_metrics(tmp_path, "05_segmentation", {"ci": [float("nan"), 0.1], "d": {"x": float("inf")}})
+    assert json.loads(path.read_text()) == {"ci": [None, 0.1], "d": {"x": None}}

@@ -83,6 +83,28 @@ def test_04_metrics_and_exports(smoke_run):
         assert (run_dir / "04_generate" / "figures" / f"{fig}.png").stat().st_size > 10_000
 
 
+def test_05_study_table_and_metrics(smoke_run):
+    import pandas as pd
+
+    from cardigan_utils.study import REGIMES
+
+    run_dir, _ = smoke_run
+    seg = PROFILES["smoke"]["segment"]
+    results = pd.read_csv(run_dir / "study" / "results.csv")
+    runs = results[["regime", "fraction", "seed"]].drop_duplicates()
+    assert len(runs) == len(REGIMES) * len(seg["fractions"]) * len(seg["seeds"])
+    # the phantom trains on scanners A and B: C is the unseen scanner, with patients of its own
+    assert set(results.domain) == {"in-domain", "vendor C"}
+    assert not set(results[results.domain == "vendor C"].patient_id) & set(results[results.domain == "in-domain"].patient_id)
+    assert results.dice.between(0, 1).all()
+    m = json.loads((run_dir / "05_segmentation" / "metrics.json").read_text())
+    assert m["regimes"] == list(REGIMES) and len(m["mean_dice"]) == 2 * len(REGIMES) * len(seg["fractions"])
+    assert set(m["low_data_synthetic_minus_aug"]) == {"in-domain", "vendor C"}
+    assert set(m["seg_consistency"]["synthetic images"]) == {"RV", "MYO", "LV"}
+    for fig in ("augmentation", "dice_vs_fraction", "dice_per_structure", "disagreements"):
+        assert (run_dir / "05_segmentation" / "figures" / f"{fig}.png").stat().st_size > 10_000
+
+
 def test_01_on_the_echo_phantom(tmp_path):
     runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())

@@ -69,3 +69,88 @@ def test_study_table_and_continuing_after_an_interruption(caches, tmp_path, monk
     assert set(table.structure) == {"RV", "MYO", "LV"} and table.dice.between(0, 1).all()
     n_real = table[table.regime == "real"].n_train.iloc[0]
     assert table[table.regime == "real+aug+synthetic"].n_train.iloc[0] == n_real + min(len(synthetic), n_real)
+
+
+def _table(effect=0.05, seeds=(0, 1, 2, 3), noise=0.01):
+    """A results table with a known synthetic effect at the low fraction, as run_study writes it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in seeds:
+        base = 0.7 + rng.normal(0, 0.03)  # the seed's patients: shared by both regimes (paired)
+        for regime, shift in (("real+aug", 0.0), ("real+aug+synthetic", effect)):
+            for fraction, f_shift in ((0.05, 0.0), (1.0, 0.15)):
+                for pid in ("p1", "p2"):
+                    for phase in ("ED", "ES"):
+                        for structure in ("RV", "MYO", "LV"):
+                            rows.append(dict(regime=regime, fraction=fraction, seed=seed, domain="in-domain",
+                                             patient_id=pid, phase=phase, view=float("nan"), structure=structure,
+                                             dice=base + shift + f_shift + rng.normal(0, noise), hd95_mm=5.0,
+                                             volume_pred_ml=120.0 if phase == "ED" else 50.0,
+                                             volume_true_ml=100.0 if phase == "ED" else 50.0))
+    return pd.DataFrame(rows)
+
+
+def test_summary_and_paper_table():
+    table = _table()
+    summary = study.summary_table(table)
+    assert list(summary.regime[:2]) == ["real+aug", "real+aug+synthetic"]  # REGIMES order, not alphabetical
+    assert (summary.n_seeds == 4).all() and (summary["std"] > 0).all()
+    low = summary[summary.fraction == 0.05].set_index("regime")["mean"]
+    assert abs((low["real+aug+synthetic"] - low["real+aug"]) - 0.05) < 0.02
+    shown = study.paper_table(summary)
+    assert shown.loc["real+aug", ("in-domain", 5.0)].count("±") == 1
+
+
+def test_paired_difference_finds_a_real_effect_and_not_a_null_one():
+    found = study.paired_difference(_table(effect=0.05), regime="real+aug+synthetic", baseline="real+aug",
+                                    fraction=0.05, domain="in-domain")
+    assert found["n_seeds"] == 4 and 0 < found["ci_low"] < 0.05 < found["ci_high"] < 0.1
+    null = study.paired_difference(_table(effect=0.0), regime="real+aug+synthetic", baseline="real+aug",
+                                   fraction=0.05, domain="in-domain")
+    assert null["ci_low"] < 0 < null["ci_high"]
+    one = study.paired_difference(_table(seeds=(0,)), regime="real+aug+synthetic", baseline="real+aug",
+                                  fraction=0.05, domain="in-domain")
+    assert one["n_seeds"] == 1 and pd.isna(one["ci_low"])
+    with pytest.raises(ValueError, match="no seed"):
+        study.paired_difference(_table(), regime="synthetic", baseline="real+aug", fraction=0.05, domain="in-domain")
+
+
+def test_describe_study_states_the_verdict_from_the_numbers():
+    better = " ".join(study.describe_study(_table(effect=0.05)))
+    assert "real+aug+synthetic (" in better and ": better." in better
+    worse = " ".join(study.describe_study(_table(effect=-0.05)))
+    assert ": worse." in worse
+    assert "one seed" in " ".join(study.describe_study(_table(seeds=(0,))))
+
+
+def test_clinical_table_ejection_fraction():
+    clinical = study.clinical_table(_table(seeds=(0,)))
+    row = clinical.iloc[0]
+    assert row.ef_true == pytest.approx(50.0) and row.ef_pred == pytest.approx(100 * 70 / 120)
+    assert row.ef_error == pytest.approx(row.ef_pred - 50.0)
+
+
+def test_disagreements_pick_the_slice_where_regimes_differ():
+    import numpy as np
+
+    truth = np.zeros((3, 16, 16), np.uint8)
+    truth[:, 4:12, 4:12] = 3
+    good = truth.copy()
+    bad = truth.copy()
+    bad[1] = 0  # regime "bad" misses slice 1 entirely
+    idx, dice = study.disagreements({"good": good, "bad": bad}, truth, n=1)
+    assert list(idx) == [1] and dice["bad"][1] == 0 and dice["good"][1] == 1
+
+
+def test_out_of_domain_domains_hold_out_the_unseen_vendor(tmp_path):
+    from cardigan_utils.data import load_cases
+
+    cases = load_cases("phantom-mri", n_patients=6, vendors=("A", "B"))
+    real = prepare_cache("phantom-mri", run_dir=tmp_path, image_size=32, cases=cases, progress=False)
+    domains = study.study_domains(real, run_dir=tmp_path, n_patients=2, progress=False)
+    assert set(domains) == {"in-domain", "vendor C"}
+    ood, idx = domains["vendor C"]
+    assert set(ood.slices.vendor) == {"C"} and len(idx) == len(ood)
+    assert not set(ood.slices.patient_id) & set(real.slices.patient_id)  # new anatomy too

@@ -7,6 +7,7 @@ convention (see ``case.py``). :func:`load_cases` is the one entry point the note
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from ..config import DATASETS, dataset_dir
 from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache
@@ -35,6 +36,8 @@ def load_cases(
     n_patients: int | None = None,
     seed: int = 0,
     split: str | None = None,
+    vendors: Sequence[str] | None = None,
+    first_index: int = 0,
     progress: bool = True,
 ) -> list[Case]:
     """Load a dataset as Cases.
@@ -45,6 +48,10 @@ def load_cases(
         n_patients: phantoms: how many to generate (required); real data: keep the first n.
         seed: phantom seed.
         split: real data: the official split to read (``"training"`` ...), None for all.
+        vendors: phantoms: the simulated scanners the patients cycle through (None: all of them);
+            keeping one out gives an unseen scanner to test on.
+        first_index: phantoms: index of the first patient (patients ``first_index`` onwards, so a
+            second call can draw patients disjoint from the first).
         progress: show a progress bar.
 
     Returns:
@@ -57,7 +64,7 @@ def load_cases(
 
         if not n_patients:
             raise ValueError("phantom datasets need n_patients (the profile gives one)")
-        return phantom_cases(dataset, n_patients, seed=seed)
+        return phantom_cases(dataset, n_patients, seed=seed, vendors=vendors, first_index=first_index)
     root = dataset_dir(dataset, data_dir)
     if dataset == "acdc":
         from .acdc import list_acdc_patients, read_acdc, read_cfg
@@ -106,6 +113,7 @@ def prepare_cache(
     n_patients: int | None = None,
     seed: int = 0,
     cases: list[Case] | None = None,
+    name: str | None = None,
     progress: bool = True,
 ) -> SliceCache:
     """Build (or reuse, if its content is unchanged) the slice cache of ``dataset`` in ``run_dir``.
@@ -118,12 +126,14 @@ def prepare_cache(
         n_patients: see :func:`load_cases`.
         seed: phantom seed, patient choice and split seed.
         cases: Cases already loaded (skips loading them again).
+        name: the cache's name in ``run_dir/cache`` instead of ``dataset`` (for a second cache of
+            the same dataset, e.g. an unseen scanner's patients).
         progress: show progress bars.
 
     Returns:
         The :class:`SliceCache`.
     """
-    out = cache_dir(run_dir, dataset, image_size)
+    out = cache_dir(run_dir, name or dataset, image_size)
     if cases is None:
         cases = load_cases(dataset, data_dir=data_dir, n_patients=n_patients, seed=seed, progress=progress)
     return build_cache(cases, out, image_size=image_size, seed=seed, overwrite=True, progress=progress)
