@@ -8,7 +8,7 @@ PROFILE ?= quick
 CARDIGAN_ACDC_DIR ?= $(wildcard $(abspath ..)/shared/data/ACDC/training)
 export CARDIGAN_ACDC_DIR
 
-.PHONY: venv demo test lab clean clean-notebooks
+.PHONY: venv demo test lab lab-copies clean clean-notebooks
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ clean-notebooks: venv
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/
+
+# student copies of the notebooks (solutions stubbed by nbgrader, outputs cleared) and lab sheets
+lab-copies: venv
+	$(VENV)/bin/cardigan lab build --out lab_copies
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -207,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pred", required=True)
     ev.add_argument("--truth", required=True)
     ev.add_argument("--modality", choices=("mri", "echo"), default="mri")
+    labp = sub.add_parser("lab", help="classroom labs: student copies of the notebooks")
+    lab_sub = labp.add_subparsers(dest="lab_command", required=True)
+    build = lab_sub.add_parser("build", help="write student notebooks (solutions stubbed, outputs cleared) and lab sheets")
+    build.add_argument("--out", required=True, help="folder for the student notebooks and <notebook>.md lab sheets")
+    build.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="the teacher notebooks")
     return parser
 
 
@@ -243,6 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as err:
             print(f"cardigan: {err}", file=sys.stderr)
             return 1
+    elif args.command == "lab":
+        from .lab import build_lab
+
+        try:
+            written = build_lab(args.notebooks, args.out)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"cardigan: {err}", file=sys.stderr)
+            return 1
+        notebooks = [p.name for p in written if p.suffix == ".ipynb"]
+        print(f"cardigan: {len(notebooks)} student notebook(s) and lab sheet(s) in {Path(args.out).resolve()}: {', '.join(notebooks)}")
     return 0
 
 
