@@ -32,8 +32,11 @@ test: venv
 clean-notebooks: venv
 	$(PY) -c "from cardigan_utils.runner import clean_notebook, sequence; [print(p.name, 'cleaned' if clean_notebook(p) else 'clean') for p in sequence()]"
 
+# JupyterLab on the teacher notebooks (or NOTEBOOKS=lab_copies for the student copies); the
+# notebooks' default profile is `lab` here (CARDIGAN_PROFILE=quick make lab for the demo's sizes)
+NOTEBOOKS ?= notebooks
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks/
+	CARDIGAN_PROFILE=$${CARDIGAN_PROFILE:-lab} $(VENV)/bin/jupyter lab $(NOTEBOOKS)/
 
 # student copies of the notebooks (solutions stubbed by nbgrader, outputs cleared) and lab sheets
 lab-copies: venv

@@ -69,14 +69,7 @@ def main(argv=None) -> int:
     print(study.paper_table(study.summary_table(results)).to_string())
     for line in study.describe_study(results):
         print("-", line)
-    low = min(args.fractions)
-    differences = {}
-    for domain in domains:
-        try:
-            differences[domain] = study.paired_difference(results, regime="real+aug+synthetic", baseline="real+aug",
-                                                          fraction=low, domain=domain)
-        except ValueError:
-            pass
+    differences = study.low_data_differences(results, fraction=min(args.fractions))
     summary = study.summary_table(results)
     print(json.dumps({
         "dataset": args.dataset, "image_size": args.image_size, "device": str(device),

@@ -34,6 +34,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "segment": {"fractions": [0.1, 1.0], "seeds": [0, 1], "max_epochs": 6, "steps_per_epoch": 25, "batch_size": 32,
                     "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 8},
     },
+    # classroom labs: each notebook, exercises included, within 10 minutes on a 2-core laptop CPU even
+    # without native bf16 (benchmarks/lab_profile.py; figures in benchmarks/RESULTS.md)
+    "lab": {
+        "image_size": 64, "n_patients": 30, "batch_size": 32, "max_epochs": 10,
+        "vae": {"max_epochs": 25, "n_samples": 1000},
+        "spade": {"max_epochs": 10, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
+        "generate": {"n_synthetic": 1000, "shard_size": 500, "filter_plausible": True},
+        "segment": {"fractions": [0.1, 1.0], "seeds": [0, 1], "max_epochs": 5, "steps_per_epoch": 25, "batch_size": 32,
+                    "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 6},
+    },
     # research on a GPU, paper scale
     "full": {
         "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200,
@@ -99,6 +109,8 @@ def use_bf16(device) -> bool:
     """Whether bf16 autocast pays on ``device``: CUDA, or a CPU with native bf16 (AVX-512 bf16 / AMX).
 
     On CPUs without it autocast emulates bf16 and runs slower than float32, so it stays off.
+    ``CARDIGAN_BF16=0`` turns it off on a CPU that has it, to time what a laptop without native
+    bf16 would take (``benchmarks/lab_profile.py``).
 
     Args:
         device: a ``torch.device``.
@@ -111,6 +123,8 @@ def use_bf16(device) -> bool:
     if device.type == "cuda":
         return True
     if device.type == "cpu":
+        if os.environ.get("CARDIGAN_BF16", "1").strip().lower() in ("0", "false", "no", "off"):
+            return False
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
 

@@ -114,7 +114,7 @@ def run_sequence(
 
     Args:
         run_dir: the run directory (created); notebooks write their outputs there.
-        profile: ``smoke``, ``quick`` or ``full``.
+        profile: ``smoke``, ``quick``, ``lab`` or ``full`` (see ``config.PROFILES``).
         dataset: the dataset name.
         seed: the seed.
         data_dir: folder of a real dataset.

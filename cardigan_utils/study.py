@@ -345,6 +345,32 @@ def paired_difference(results: pd.DataFrame, *, regime: str, baseline: str, frac
             "per_seed": {int(s): float(d) for s, d in diff.items()}}
 
 
+def low_data_differences(results: pd.DataFrame, *, fraction: float | None = None, regime: str = "real+aug+synthetic",
+                         baseline: str = "real+aug", metric: str = "dice") -> dict[str, dict[str, Any]]:
+    """:func:`paired_difference` for every domain where both regimes ran at ``fraction``.
+
+    Args:
+        results: the table of :func:`run_study`.
+        fraction: the real-data fraction (default: the smallest in the table).
+        regime: the regime with synthetic images.
+        baseline: the regime it is compared with.
+        metric: ``"dice"`` or ``"hd95_mm"``.
+
+    Returns:
+        ``{domain: paired_difference(...)}``, domains in sorted order; domains where no seed has both
+        regimes are left out.
+    """
+    fraction = float(results.fraction.min()) if fraction is None else float(fraction)
+    out = {}
+    for domain in sorted(results.domain.unique()):
+        try:
+            out[domain] = paired_difference(results, regime=regime, baseline=baseline, fraction=fraction,
+                                            domain=domain, metric=metric)
+        except ValueError:
+            continue
+    return out
+
+
 def clinical_table(results: pd.DataFrame) -> pd.DataFrame:
     """LV end-diastolic / end-systolic volumes and ejection fraction per patient, predicted and true.
 
@@ -388,11 +414,7 @@ def describe_study(results: pd.DataFrame, *, low_fraction: float | None = None) 
         ranking = " > ".join(f"{r.regime} ({r.mean:.3f})" for r in rows.itertuples())
         lines.append(f"{domain}, {100 * fraction:g} % of the real patients: {ranking}.")
     low = float(summary.fraction.min()) if low_fraction is None else float(low_fraction)
-    for domain in sorted(summary.domain.unique()):
-        try:
-            d = paired_difference(results, regime="real+aug+synthetic", baseline="real+aug", fraction=low, domain=domain)
-        except ValueError:
-            continue
+    for domain, d in low_data_differences(results, fraction=low).items():
         if d["n_seeds"] < 2:
             lines.append(f"{domain}, {100 * low:g} %: real+aug+synthetic minus real+aug = {d['mean']:+.3f} Dice from one "
                          "seed; run more seeds for a confidence interval.")

@@ -38,6 +38,19 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The notebook sequence (teacher copies) run once at the smoke profile on the MRI phantom: ``(run_dir, done)``.
+
+    Shared by the notebook tests and the lab tests, which run student copies in a copy of it.
+    """
+    from cardigan_utils import runner
+
+    run_dir = tmp_path_factory.mktemp("smoke_mri")
+    done = runner.run_sequence(run_dir, profile="smoke", dataset="phantom-mri", log=lambda line: None)
+    return run_dir, done
+
+
+@pytest.fixture(scope="session")
 def acdc_dir() -> Path:
     """The real ACDC training folder; the test is skipped, saying why, when it is not set."""
     value = os.environ.get("CARDIGAN_ACDC_DIR", "")

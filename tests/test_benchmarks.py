@@ -28,3 +28,16 @@ def test_generate_throughput_reports_each_size(capsys):
                                         "--repeats", "1"])
     assert [r["size"] for r in results] == [64] and results[0]["kit_pairs_per_s"] > 0 and results[0]["ratio_vs_monai"] > 0
     assert capsys.readouterr().out.count("\n") == 1
+
+
+@pytest.mark.notebooks
+def test_lab_profile_times_each_notebook_against_the_budget(tmp_path, capsys, monkeypatch):
+    import lab_profile
+
+    monkeypatch.setenv("CARDIGAN_BF16", "1")  # restored after the test; --no-bf16 sets it to 0
+    result = lab_profile.main(["--profile", "smoke", "--only", "01", "--run-dir", str(tmp_path), "--no-bf16",
+                               "--budget-s", "0.001"])
+    first = result["notebooks"]["01_datasets"]
+    assert first["seconds"] > 0 and first["fits"] is False and result["all_fit"] is False  # over a tiny budget
+    assert first["result"]["n_patients"] == 12 and result["bf16"] is False
+    assert capsys.readouterr().out.count("\n") == 1

@@ -57,3 +57,11 @@ def test_progress_switch(monkeypatch):
     monkeypatch.setenv("CARDIGAN_PROGRESS", "1")
     assert not config.progress(range(3)).disable
     assert config.progress(range(3), enabled=False).disable
+
+
+def test_lab_profile_is_sized_for_a_classroom():
+    lab, quick = config.PROFILES["lab"], config.PROFILES["quick"]
+    # notebook 05's third exercise needs paired seeds and a low share of real patients
+    assert len(lab["segment"]["seeds"]) >= 2 and min(lab["segment"]["fractions"]) < 1.0
+    # notebook 03 trains a second GAN for its exercise: the lab GAN must be cheaper than the quick one
+    assert lab["spade"]["max_epochs"] * lab["n_patients"] < quick["spade"]["max_epochs"] * quick["n_patients"]

@@ -81,7 +81,10 @@ def test_generator_viewer_refuses_an_empty_split(cache, monkeypatch):
         widgets.generator_viewer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8), cache, split="test")
 
 
-def test_bf16_only_where_it_pays():
+def test_bf16_only_where_it_pays(monkeypatch):
+    monkeypatch.delenv("CARDIGAN_BF16", raising=False)
     assert use_bf16(torch.device("cuda")) is True
     assert use_bf16(torch.device("mps")) is False
     assert use_bf16(torch.device("cpu")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    monkeypatch.setenv("CARDIGAN_BF16", "0")  # timing a laptop without native bf16
+    assert use_bf16(torch.device("cpu")) is False and use_bf16(torch.device("cuda")) is True

@@ -100,30 +100,59 @@ def test_every_notebook_with_exercises_gets_a_copy_and_a_sheet_without_solutions
         assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
 
 
-def _execute(nb, tmp_path, name):
+def _execute(nb, tmp_path, name, run_dir):
     import papermill as pm
 
     from cardigan_utils.runner import NOTEBOOK_DIR
 
     path = tmp_path / name
     nbformat.write(nb, path)
-    return pm.execute_notebook(str(path), str(tmp_path / f"out_{name}"), parameters={"profile": "smoke", "run_dir": str(tmp_path / "run")},
+    return pm.execute_notebook(str(path), str(tmp_path / f"out_{name}"), parameters={"profile": "smoke", "run_dir": str(run_dir)},
                                kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False)
 
 
 @pytest.mark.notebooks
-def test_student_copy_stops_at_the_first_exercise_and_filled_in_passes(built, tmp_path):
+def test_student_copies_stop_at_the_first_exercise_and_filled_in_copies_pass(built, smoke_run, tmp_path):
+    """Every student copy, run by papermill, stops with NotImplementedError at its first exercise; filled in, it passes.
+
+    The copies run in a copy of the smoke sequence's run directory, so each notebook finds what the
+    notebooks before it wrote, and training resumes from finished checkpoints instead of starting again.
+    """
+    import shutil
+
     import papermill as pm
 
-    notebooks, out, _ = built
-    name = "01_datasets.ipynb"
-    student = nbformat.read(out / name, as_version=4)
-    with pytest.raises(pm.PapermillExecutionError) as stopped:
-        _execute(student, tmp_path, name)
-    assert stopped.value.ename == "NotImplementedError"
-    executed = nbformat.read(tmp_path / f"out_{name}", as_version=4)
-    failed = next(c for c in executed.cells if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
-    teacher = nbformat.read(notebooks / name, as_version=4)
-    assert failed.metadata["nbgrader"]["grade_id"] in lab.exercises(teacher)[0]["grade_ids"]  # the stub or its check
-    filled = lab.fill_in(student, teacher)
-    _execute(filled, tmp_path, "filled_" + name)  # raises if any check cell fails
+    notebooks, out, written = built
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run_dir)
+    names = [p.name for p in written if p.suffix == ".ipynb"]
+    assert len(names) == 5, names
+    for name in names:
+        student = nbformat.read(out / name, as_version=4)
+        with pytest.raises(pm.PapermillExecutionError) as stopped:
+            _execute(student, tmp_path, name, run_dir)
+        assert stopped.value.ename == "NotImplementedError", f"{name}: {stopped.value.ename}: {stopped.value.evalue}"
+        executed = nbformat.read(tmp_path / f"out_{name}", as_version=4)
+        failed = next(c for c in executed.cells
+                      if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+        teacher = nbformat.read(notebooks / name, as_version=4)
+        assert failed.metadata["nbgrader"]["grade_id"] in lab.exercises(teacher)[0]["grade_ids"], name  # the stub or its check
+        filled = lab.fill_in(student, teacher)
+        _execute(filled, tmp_path, "filled_" + name, run_dir)  # raises if any check cell fails
+        checks = [c for c in nbformat.read(tmp_path / f"out_filled_{name}", as_version=4).cells
+                  if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        said = ["".join(o.get("text", "") for o in c.outputs if o.get("output_type") == "stream") for c in checks]
+        assert all("Well done" in t or "nothing to check" in t or "needs MRI" in t for t in said), (name, said)
+
+
+@pytest.mark.notebooks
+def test_teacher_copies_pass_every_check_cell(smoke_run):
+    """The sequence as committed (solutions in place) says "Well done" under every exercise."""
+    run_dir, done = smoke_run
+    for d in done:
+        executed = nbformat.read(run_dir / "notebooks" / d["notebook"], as_version=4)
+        checks = [c for c in executed.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        assert len(checks) >= 3, f"{d['notebook']}: {len(checks)} check cells"
+        for c in checks:
+            said = "".join(o.get("text", "") for o in c.outputs if o.get("output_type") == "stream")
+            assert "Well done" in said, (d["notebook"], c.metadata["nbgrader"]["grade_id"], said)

@@ -10,13 +10,6 @@ from cardigan_utils.config import PROFILES
 pytestmark = pytest.mark.notebooks
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("smoke_mri")
-    done = runner.run_sequence(run_dir, profile="smoke", dataset="phantom-mri", log=lambda line: None)
-    return run_dir, done
-
-
 def test_sequence_runs_every_notebook(smoke_run):
     run_dir, done = smoke_run
     assert [d["notebook"] for d in done] == [p.name for p in runner.sequence()]

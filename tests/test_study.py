@@ -117,6 +117,20 @@ def test_paired_difference_finds_a_real_effect_and_not_a_null_one():
         study.paired_difference(_table(), regime="synthetic", baseline="real+aug", fraction=0.05, domain="in-domain")
 
 
+def test_low_data_differences_cover_every_domain_with_both_regimes():
+    table = _table(effect=0.05)
+    other = table.assign(domain="vendor C", dice=table.dice - 0.1)
+    only_aug = table[table.regime == "real+aug"].assign(domain="external")  # no synthetic run: left out
+    both = pd.concat([table, other, only_aug])
+    out = study.low_data_differences(both)
+    assert list(out) == ["in-domain", "vendor C"]
+    direct = study.paired_difference(both, regime="real+aug+synthetic", baseline="real+aug", fraction=0.05,
+                                     domain="vendor C")
+    assert out["vendor C"] == direct
+    high = study.low_data_differences(both, fraction=1.0)
+    assert abs(high["in-domain"]["mean"] - 0.05) < 0.02
+
+
 def test_describe_study_states_the_verdict_from_the_numbers():
     better = " ".join(study.describe_study(_table(effect=0.05)))
     assert "real+aug+synthetic (" in better and ": better." in better
