@@ -15,7 +15,9 @@ class CaseViewer:
     """Browse Cases: patient, phase (and view), slice, overlay opacity.
 
     The state lives in plain attributes and :meth:`render` draws it, so the viewer is testable
-    without a browser; :attr:`widget` is the ipywidgets box to display.
+    without a browser; :attr:`widget` is the ipywidgets box to display. Its CSS classes
+    (``cardigan-case-viewer`` on the box, ``cardigan-slice`` on the slice slider, ``cardigan-figure``
+    on the output) are what tests/test_browser.py selects on: keep them stable.
 
     Args:
         cases: the Cases to browse.
@@ -39,6 +41,9 @@ class CaseViewer:
         for control in (self.patient, self.variant, self.slice, self.alpha):
             control.observe(self._changed, names="value")
         self.widget = w.VBox([w.HBox([self.patient, self.variant]), w.HBox([self.slice, self.alpha]), self.output])
+        self.widget.add_class("cardigan-case-viewer")
+        self.slice.add_class("cardigan-slice")
+        self.output.add_class("cardigan-figure")
         self._update_slider()
         self.render()
 
@@ -128,6 +133,9 @@ def dataset_chooser(value: str = "phantom-mri"):
 class LatentExplorer:
     """Sliders on the main directions of a shape VAE's latent space; the decoded shape redraws.
 
+    CSS classes for tests/test_browser.py (keep them stable): ``cardigan-latent-explorer`` on the box,
+    ``cardigan-latent-slider`` on each slider, ``cardigan-figure`` on the output.
+
     Args:
         model: a trained :class:`~cardigan_utils.networks.vae.ShapeVAE`.
         mean: (D,) centre of the codes (e.g. the mean training code).
@@ -148,7 +156,10 @@ class LatentExplorer:
         self.output = w.Output()
         for s in self.sliders:
             s.observe(lambda change: self.render(), names="value")
+            s.add_class("cardigan-latent-slider")
         self.widget = w.HBox([w.VBox(self.sliders), self.output])
+        self.widget.add_class("cardigan-latent-explorer")
+        self.output.add_class("cardigan-figure")
         self.render()
 
     def code(self) -> np.ndarray:

@@ -48,6 +48,9 @@ def test_latent_explorer_moves_the_shape(model_and_cache):
     mean, dirs, std = latent.principal_directions(codes.mu, k=2)
     ex = widgets.latent_explorer(model, mean, dirs, std)
     assert np.allclose(ex.code(), mean)
+    # tests/test_browser.py finds the explorer in JupyterLab by these classes
+    assert "cardigan-latent-explorer" in ex.widget._dom_classes
+    assert all("cardigan-latent-slider" in s._dom_classes for s in ex.sliders)
     ex.sliders[0].value = 3.0
     assert np.allclose(ex.code(), mean + 3.0 * std[0] * dirs[0], atol=1e-5)
     assert ex.label.shape == (64, 64)

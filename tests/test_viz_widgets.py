@@ -36,6 +36,8 @@ def test_case_viewer_follows_its_controls():
     cases = [disk_case(pid="patient001"), disk_case(pid="patient001", phase="ES", radius=5), disk_case(pid="patient002", shape=(40, 48, 6))]
     v = widgets.case_viewer(cases)
     assert v.slice.max == 3 and v.case.key == "patient001_ED"
+    # tests/test_browser.py finds the viewer in JupyterLab by these classes
+    assert "cardigan-case-viewer" in v.widget._dom_classes and "cardigan-slice" in v.slice._dom_classes
     v.variant.value = "ES"
     assert v.case.key == "patient001_ES"
     es_image = v.current_slice()[1]
