@@ -105,6 +105,10 @@ def generate_dataset(
 ) -> Path:
     """Generate ``n`` labelled pairs into ``out_dir`` as shards; complete an unfinished set.
 
+    Under ``torchrun --nproc_per_node N`` the shards are shared out: rank ``r`` writes shards
+    ``r, r + N, ...`` (each from its own seed, so the set is the same whatever N is) and rank 0
+    writes the parameters and the manifest. Load the models on ``distributed.device_for(...)``.
+
     Args:
         vae: a trained shape VAE.
         generator: a trained SPADE generator (same image size).
@@ -123,31 +127,28 @@ def generate_dataset(
     Returns:
         ``out_dir``.
     """
+    from . import distributed
+
+    ctx = distributed.context()
     out_dir = Path(out_dir)
     params = {"n": int(n), "shard_size": int(shard_size), "seed": int(seed), "modality": modality,
               "image_size": int(generator.image_size), "spacing_mm": float(spacing_mm),
               "filter_plausible": bool(filter_plausible)}
     param_path = out_dir / "generation.json"
-    if param_path.exists():
-        old = json.loads(param_path.read_text())
-        if old != params:
-            if not overwrite:
-                raise FileExistsError(f"{out_dir} holds a set generated with {old}; choose another folder or pass overwrite=True")
-            for f in list(out_dir.glob("shard_*.npz")) + [out_dir / "manifest.json"]:
-                f.unlink(missing_ok=True)
-        elif (out_dir / "manifest.json").exists():
-            return out_dir
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} is not empty and holds no synthetic set; choose another folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(param_path, json.dumps(params, indent=1))
-    for stray in out_dir.glob("*.tmp*"):
-        stray.unlink()
+    if ctx.is_main:
+        done = _prepare_set_dir(out_dir, params, overwrite=overwrite)
+    distributed.barrier(ctx)
+    if not ctx.is_main:
+        done = (out_dir / "manifest.json").exists() and json.loads(param_path.read_text()) == params
+    if done:
+        return out_dir
 
     n_shards = -(-n // shard_size)
     start = time.perf_counter()
-    bar = progress(total=n, desc="generate", enabled=progress_bar, unit="pair")
-    for k in range(n_shards):
+    mine = range(ctx.rank, n_shards, ctx.world_size)
+    bar = progress(total=sum(min(shard_size, n - k * shard_size) for k in mine), desc="generate",
+                   enabled=progress_bar and ctx.is_main, unit="pair")
+    for k in mine:
         path = out_dir / f"shard_{k:05d}.npz"
         size = min(shard_size, n - k * shard_size)
         if path.exists():
@@ -160,12 +161,36 @@ def generate_dataset(
         os.replace(tmp, path)
         bar.update(size)
     bar.close()
-    drawn = sum(int(np.load(p)["drawn"]) for p in sorted(out_dir.glob("shard_*.npz")))
-    manifest = {**params, "n_shards": n_shards, "shapes_drawn": drawn,
-                "plausible_fraction_of_drawn": round(n / drawn, 4) if filter_plausible else None,
-                "seconds_this_call": round(time.perf_counter() - start, 1), **(extra or {})}
-    write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+    distributed.barrier(ctx)  # every shard written before rank 0 counts them
+    if ctx.is_main:
+        drawn = sum(int(np.load(p)["drawn"]) for p in sorted(out_dir.glob("shard_*.npz")))
+        manifest = {**params, "n_shards": n_shards, "shapes_drawn": drawn,
+                    "plausible_fraction_of_drawn": round(n / drawn, 4) if filter_plausible else None,
+                    "seconds_this_call": round(time.perf_counter() - start, 1), "processes": ctx.world_size, **(extra or {})}
+        write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+    distributed.barrier(ctx)
     return out_dir
+
+
+def _prepare_set_dir(out_dir: Path, params: dict[str, Any], *, overwrite: bool) -> bool:
+    """Check (or start) a set folder for ``params``; True when the set there is already finished."""
+    param_path = out_dir / "generation.json"
+    if param_path.exists():
+        old = json.loads(param_path.read_text())
+        if old != params:
+            if not overwrite:
+                raise FileExistsError(f"{out_dir} holds a set generated with {old}; choose another folder or pass overwrite=True")
+            for f in list(out_dir.glob("shard_*.npz")) + [out_dir / "manifest.json"]:
+                f.unlink(missing_ok=True)
+        elif (out_dir / "manifest.json").exists():
+            return True
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty and holds no synthetic set; choose another folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(param_path, json.dumps(params, indent=1))
+    for stray in out_dir.glob("*.tmp*"):
+        stray.unlink()
+    return False
 
 
 def read_manifest(set_dir: str | Path) -> dict[str, Any]:

@@ -32,13 +32,17 @@ def per_class_dice(pred, target, *, num_classes: int):
     """
     import torch.nn.functional as F
     from monai.metrics import DiceMetric
+    from monai.metrics.utils import do_metric_reduction
 
-    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
     def onehot(x):
         return F.one_hot(x.long(), num_classes).permute(0, 3, 1, 2)
     truth = onehot(target)
-    metric(onehot(pred), truth)
-    dice = metric.aggregate().cpu().float()
+    # The reduction DiceMetric.aggregate() applies, without aggregate() itself: that one gathers the
+    # buffers of every process when torch.distributed is initialised, and under torchrun rank 0
+    # validates alone (the other ranks would never join the gather).
+    dice, _ = do_metric_reduction(metric(onehot(pred), truth), "mean_batch")
+    dice = dice.cpu().float()
     # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
     dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
     return dice

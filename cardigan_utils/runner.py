@@ -4,12 +4,20 @@
 notebook of ``notebooks/`` in order into ``<run_dir>/notebooks/``, passing the parameters each one
 declares in its ``parameters`` cell; it prints one line per notebook and, on failure, names the
 notebook and cell that failed.
+
+``cardigan study --run-dir runs/demo --shard 2/8`` runs notebook 05's study (or one shard of it,
+one process per GPU or per Slurm array task) from a run directory notebooks 01-04 filled;
+``cardigan study --run-dir runs/demo --merge`` joins the shards and prints the paper's table.
+
+``cardigan train {vae,spade,segmenter} --run-dir runs/demo`` trains one model as its notebook
+would; under ``torchrun --nproc_per_node N`` it trains on N processes (see ``cardigan_utils.distributed``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -184,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         An argparse parser with the sub-commands.
     """
+    from . import train_cli
     from .config import DATASETS, PROFILES
+    from .study import REGIMES
 
     parser = argparse.ArgumentParser(prog="cardigan", description="CardiGAN kit: run the notebook sequence and tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pred", required=True)
     ev.add_argument("--truth", required=True)
     ev.add_argument("--modality", choices=("mri", "echo"), default="mri")
+    st = sub.add_parser("study", help="notebook 05's study from a run directory, whole or one shard; --merge joins the shards")
+    train_cli.run_arguments(st)
+    st.add_argument("--regimes", nargs="+", default=None, choices=REGIMES, metavar="REGIME",
+                    help=f"some of {', '.join(REGIMES)} (default: all, or the real ones without notebook 04's set)")
+    st.add_argument("--fractions", nargs="+", type=float, default=None, help="default: the profile's")
+    st.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the profile's")
+    st.add_argument("--ood-data-dir", default=None, help="another dataset in the ACDC layout to score on")
+    which = st.add_mutually_exclusive_group()
+    which.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (from 0), e.g. 0/8")
+    which.add_argument("--merge", action="store_true", help="join results.csv and the shard files; print the table")
+    st.add_argument("--allow-missing", action="store_true", help="with --merge: merge even if a shard has not finished")
+    train_cli.add_parser(sub)
     labp = sub.add_parser("lab", help="classroom labs: student copies of the notebooks")
     lab_sub = labp.add_subparsers(dest="lab_command", required=True)
     build = lab_sub.add_parser("build", help="write student notebooks (solutions stubbed, outputs cleared) and lab sheets")
@@ -248,6 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as err:
             print(f"cardigan: {err}", file=sys.stderr)
             return 1
+    elif args.command in ("train", "generate"):
+        from . import train_cli
+
+        return train_cli.main(args)
+    elif args.command == "study":
+        try:
+            return _study(args)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"cardigan: {err}", file=sys.stderr)
+            return 1
     elif args.command == "lab":
         from .lab import build_lab
 
@@ -258,6 +290,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         notebooks = [p.name for p in written if p.suffix == ".ipynb"]
         print(f"cardigan: {len(notebooks)} student notebook(s) and lab sheet(s) in {Path(args.out).resolve()}: {', '.join(notebooks)}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    """``cardigan study``: train the runs (of a shard), or merge the shards and print the paper's table."""
+    from . import config, study
+
+    if args.merge:
+        results = study.merge_shards(args.run_dir, allow_missing=args.allow_missing)
+        print(study.paper_table(study.summary_table(results)).to_string())
+        print(f"cardigan: {results.groupby(study.RUN_KEYS).ngroups} run(s) in "
+              f"{Path(args.run_dir).resolve() / 'study' / 'results.csv'}")
+        return 0
+    shard = study.parse_shard(args.shard) if args.shard else None
+    prefix = f"[shard {shard[0]}/{shard[1]}] " if shard else ""
+
+    def log(line: str) -> None:
+        print(prefix + line, flush=True)  # flushed: a batch job's log file shows each run as it ends
+
+    # Batch jobs keep their logs to one line per run; CARDIGAN_PROGRESS=1 asks for the bars.
+    bars = "CARDIGAN_PROGRESS" in os.environ and config.progress_enabled()
+    config.set_seed(args.seed)
+    inputs = study.study_inputs(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
+                                image_size=args.image_size, regimes=args.regimes, fractions=args.fractions,
+                                seeds=args.seeds, ood_data_dir=args.ood_data_dir, progress=bars, log=log)
+    results = study.run_study(**inputs, device=args.device, shard=shard, progress_bar=bars, log=log)
+    written = "results.csv" if shard is None else f"results_shard{shard[0]}of{shard[1]}.csv"
+    print(f"cardigan: {results.groupby(study.RUN_KEYS).ngroups} run(s) in "
+          f"{Path(args.run_dir).resolve() / 'study' / written}" + ("; then `cardigan study --merge`" if shard else ""))
     return 0
 
 

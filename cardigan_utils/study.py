@@ -11,12 +11,19 @@ Regimes (Skandarani et al., MIDL 2020):
 Every finished run appends its rows to one tidy CSV (regime, fraction, seed, domain, patient_id,
 phase, view, structure, dice, hd95_mm, volumes), written atomically; a study started again skips
 the runs already in it, so an interrupted study continues where it stopped.
+
+Across processes (one per GPU, or a Slurm job array) the runs are split into shards
+(:func:`shard_runs`): shard ``i`` of ``n`` writes ``study/results_shard<i>of<n>.csv`` and, once all
+its runs are done, ``study/results_shard<i>of<n>.done``; :func:`merge_shards` folds the shard files
+into ``study/results.csv`` and refuses to do so while a shard is missing or unfinished.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +32,12 @@ import pandas as pd
 
 REGIMES = ("real", "real+aug", "synthetic", "real+synthetic", "real+aug+synthetic")
 RUN_KEYS = ["regime", "fraction", "seed"]
+
+
+def _check_regimes(regimes: Sequence[str]) -> None:
+    unknown = sorted(set(regimes) - set(REGIMES))
+    if unknown:
+        raise ValueError(f"unknown regime(s) {unknown}; the regimes are {REGIMES}")
 
 
 def training_patients(cache, *, fraction: float, seed: int) -> list[str]:
@@ -65,8 +78,7 @@ def run_sources(regime: str, real_cache, synthetic_cache, *, fraction: float, se
     Returns:
         A list of ``(images, labels)`` arrays for :func:`~cardigan_utils.train.train_segmenter`.
     """
-    if regime not in REGIMES:
-        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")
+    _check_regimes([regime])
     patients = training_patients(real_cache, fraction=fraction, seed=seed)
     real_idx = np.flatnonzero(real_cache.slices.patient_id.isin(patients).to_numpy()
                               & (real_cache.slices.split == "train").to_numpy())
@@ -144,6 +156,91 @@ def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int
     return domains
 
 
+def study_inputs(
+    run_dir: str | Path,
+    *,
+    profile: str,
+    dataset: str,
+    seed: int = 0,
+    image_size: int | None = None,
+    regimes: Sequence[str] | None = None,
+    fractions: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    mix_ratio: float | None = None,
+    max_epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    batch_size: int | None = None,
+    n_ood_patients: int | None = None,
+    ood_data_dir: str | Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict[str, Any]:
+    """What :func:`run_study` needs, from a run directory that notebooks 01 (and 04) filled, and a profile.
+
+    The slice cache of notebook 01, the synthetic cache of notebook 04 if it ran, the domains of
+    :func:`study_domains`, and the profile's ``"segment"`` values with the overrides on top
+    (``None``: the profile's). Notebook 05 and ``cardigan study`` both start here.
+
+    Args:
+        run_dir: the run directory.
+        profile: one of ``config.PROFILES``.
+        dataset: the dataset notebook 01 cached.
+        seed: the seed of the out-of-domain phantom patients.
+        image_size: slice side (default: the profile's).
+        regimes: which regimes (default: all five, or the real ones without a synthetic set).
+        fractions: shares of the real training patients.
+        seeds: seeds of the runs.
+        mix_ratio: synthetic slices per real slice.
+        max_epochs: U-Net epochs per run.
+        steps_per_epoch: batches per epoch.
+        batch_size: batch size.
+        n_ood_patients: patients per unseen phantom scanner.
+        ood_data_dir: another dataset in the ACDC layout to score on, or None.
+        progress: progress bars while out-of-domain caches are built.
+        log: told when the synthetic set is missing.
+
+    Returns:
+        The keyword arguments of :func:`run_study` (``real_cache``, ``synthetic_cache``, ``run_dir``,
+        ``domains``, ``regimes``, ``fractions``, ``seeds``, ``mix_ratio``, ``max_epochs``,
+        ``steps_per_epoch``, ``batch_size``, ``channels``): ``run_study(**inputs, device=...)``.
+
+    Raises:
+        FileNotFoundError: no slice cache of ``dataset`` at that size (run notebook 01).
+        ValueError: an unknown regime, or a synthetic regime without notebook 04's set.
+    """
+    from .config import profile_params
+    from .data import cache_dir, load_cache
+
+    params = profile_params(profile, stage="segment", image_size=image_size, fractions=fractions, seeds=seeds,
+                            mix_ratio=mix_ratio, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
+                            batch_size=batch_size, n_ood_patients=n_ood_patients)
+    size = int(params["image_size"])
+    real_path = cache_dir(run_dir, dataset, size)
+    if not (real_path / "manifest.json").exists():
+        built = sorted(p.name for p in real_path.parent.glob(f"{dataset}_*") if (p / "manifest.json").exists())
+        hint = f"; {real_path.parent} holds {', '.join(built)}: give the image size or profile that built it" if built else ""
+        raise FileNotFoundError(f"no slice cache of {dataset} at {size} px in {real_path.parent}: run "
+                                f"notebooks/01_datasets.ipynb first (`cardigan run --only 01`){hint}")
+    real = load_cache(real_path)
+    synthetic_path = cache_dir(run_dir, f"synthetic-{dataset}", size)
+    synthetic = load_cache(synthetic_path) if synthetic_path.exists() else None
+    if regimes is None:
+        regimes = list(REGIMES if synthetic is not None else ("real", "real+aug"))
+        if synthetic is None:
+            log(f"no synthetic set (run notebooks/04_generate.ipynb): only {regimes}")
+    _check_regimes(regimes)
+    if synthetic is None and any("synthetic" in regime for regime in regimes):
+        raise ValueError(f"the regimes {[r for r in regimes if 'synthetic' in r]} need the synthetic set that "
+                         f"notebooks/04_generate.ipynb writes to {synthetic_path}; run it first")
+    domains = study_domains(real, run_dir=run_dir, n_patients=params["n_ood_patients"], seed=seed,
+                            data_dir=ood_data_dir, progress=progress)
+    return {"real_cache": real, "synthetic_cache": synthetic, "run_dir": run_dir, "domains": domains,
+            "regimes": list(regimes), "fractions": list(params["fractions"]), "seeds": list(params["seeds"]),
+            "mix_ratio": params["mix_ratio"], "max_epochs": params["max_epochs"],
+            "steps_per_epoch": params["steps_per_epoch"], "batch_size": params["batch_size"],
+            "channels": tuple(params["channels"])}
+
+
 def _done_runs(results_csv: Path) -> set[tuple[str, float, int]]:
     if not results_csv.exists():
         return set()
@@ -151,11 +248,19 @@ def _done_runs(results_csv: Path) -> set[tuple[str, float, int]]:
     return {(r.regime, float(r.fraction), int(r.seed)) for r in done.itertuples()}
 
 
-def _append_atomic(results_csv: Path, rows: pd.DataFrame) -> None:
-    table = pd.concat([pd.read_csv(results_csv, keep_default_na=False, na_values=[""]), rows]) if results_csv.exists() else rows
+def _read_results(results_csv: Path) -> pd.DataFrame:
+    # only empty cells are missing values: a domain or patient named "NA" stays a name
+    return pd.read_csv(results_csv, keep_default_na=False, na_values=[""])
+
+
+def _write_atomic(results_csv: Path, table: pd.DataFrame) -> None:
     tmp = results_csv.with_name(results_csv.name + ".tmp")
     table.to_csv(tmp, index=False)
     os.replace(tmp, results_csv)
+
+
+def _append_atomic(results_csv: Path, rows: pd.DataFrame) -> None:
+    _write_atomic(results_csv, pd.concat([_read_results(results_csv), rows]) if results_csv.exists() else rows)
 
 
 def run_study(
@@ -173,6 +278,7 @@ def run_study(
     steps_per_epoch: int | None = None,
     channels: tuple[int, ...] = (16, 32, 64, 128, 256),
     device=None,
+    shard: tuple[int, int] | None = None,
     progress_bar: bool = True,
     log=print,
 ) -> pd.DataFrame:
@@ -197,46 +303,183 @@ def run_study(
             for the same number of steps whatever its data size).
         channels: U-Net widths.
         device: training device (None: the best available).
+        shard: ``(i, n)`` to train only shard ``i`` of ``n`` of the runs (:func:`shard_runs`) and
+            append to ``study/results_shard<i>of<n>.csv`` instead, skipping the runs already in
+            that file or in ``results.csv``; ``study/results_shard<i>of<n>.done`` marks it
+            finished for :func:`merge_shards`. None: every run, into ``results.csv``.
         progress_bar: the U-Net progress bars.
         log: called with one line per run.
 
     Returns:
-        The whole results table (earlier runs included).
+        The whole results table (earlier runs included); with a shard, the table of its file.
     """
     from .augment import augment_batch
+    from .checkpoint import write_text_atomic
     from .metrics import segmentation_scores
     from .train import data_config, load_segmenter, predict, train_segmenter
 
     study_dir = Path(run_dir) / "study"
     study_dir.mkdir(parents=True, exist_ok=True)
     results_csv = study_dir / "results.csv"
-    done = _done_runs(results_csv)
+    runs = [(regime, float(fraction), int(seed)) for regime in regimes for fraction in fractions for seed in seeds]
+    out_csv = results_csv
+    if shard is not None:
+        runs = shard_runs(runs, shard=shard[0], n_shards=shard[1])
+        out_csv = _shard_file(study_dir, shard, "csv")
+        _shard_file(study_dir, shard, "done").unlink(missing_ok=True)  # marked again once this call has done them all
+    done = {run: path.name for path in (out_csv, results_csv) for run in _done_runs(path)}
     modality = real_cache.manifest["modality"]
     val_idx = real_cache.indices("val")
     val = (np.asarray(real_cache.images[val_idx]), np.asarray(real_cache.labels[val_idx]))
-    for regime in regimes:
-        for fraction in fractions:
-            for seed in seeds:
-                if (regime, float(fraction), int(seed)) in done:
-                    log(f"{regime} {fraction:g} seed {seed}: already in {results_csv.name}")
-                    continue
-                sources = run_sources(regime, real_cache, synthetic_cache, fraction=fraction, seed=seed,
-                                      mix_ratio=mix_ratio)
-                augment = functools.partial(augment_batch, modality=modality) if "aug" in regime else None
-                out = run_path(run_dir, regime, fraction, seed)
-                train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
-                                batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
-                                data=data_config(real_cache), device=device, seed=seed, progress_bar=progress_bar)
-                model, _ = load_segmenter(out / "segmenter.pt", device=device)
-                frames = []
-                for domain, (cache, idx) in domains.items():
-                    scores = segmentation_scores(predict(model, cache.images[idx]), cache, idx)
-                    frames.append(scores.assign(domain=domain))
-                rows = pd.concat(frames).assign(regime=regime, fraction=float(fraction), seed=int(seed),
-                                                n_train=int(sum(len(s[0]) for s in sources)))
-                _append_atomic(results_csv, rows[RUN_KEYS + [c for c in rows.columns if c not in RUN_KEYS]])
-                mean = rows.groupby("domain").dice.mean().round(3).to_dict()
-                log(f"{regime} {fraction:g} seed {seed}: {int(rows.n_train.iloc[0])} training slices, mean Dice {mean}")
+    for regime, fraction, seed in runs:
+        if (regime, fraction, seed) in done:
+            log(f"{regime} {fraction:g} seed {seed}: already in {done[regime, fraction, seed]}")
+            continue
+        sources = run_sources(regime, real_cache, synthetic_cache, fraction=fraction, seed=seed, mix_ratio=mix_ratio)
+        augment = functools.partial(augment_batch, modality=modality) if "aug" in regime else None
+        out = run_path(run_dir, regime, fraction, seed)
+        train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
+                        batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
+                        data=data_config(real_cache), device=device, seed=seed, progress_bar=progress_bar)
+        model, _ = load_segmenter(out / "segmenter.pt", device=device)
+        frames = []
+        for domain, (cache, idx) in domains.items():
+            scores = segmentation_scores(predict(model, cache.images[idx]), cache, idx)
+            frames.append(scores.assign(domain=domain))
+        rows = pd.concat(frames).assign(regime=regime, fraction=fraction, seed=seed,
+                                        n_train=int(sum(len(s[0]) for s in sources)))
+        _append_atomic(out_csv, rows[RUN_KEYS + [c for c in rows.columns if c not in RUN_KEYS]])
+        mean = rows.groupby("domain").dice.mean().round(3).to_dict()
+        log(f"{regime} {fraction:g} seed {seed}: {int(rows.n_train.iloc[0])} training slices, mean Dice {mean}")
+    if shard is None:
+        return pd.read_csv(results_csv)
+    write_text_atomic(_shard_file(study_dir, shard, "done"), json.dumps({"shard": list(shard), "runs": runs}))
+    return pd.read_csv(out_csv) if out_csv.exists() else pd.DataFrame(columns=RUN_KEYS)
+
+
+# --------------------------------------------------------------------------------------------
+# Shards: the runs split over processes, and the merge of their results
+# --------------------------------------------------------------------------------------------
+
+_SHARD_FILE = re.compile(r"results_shard(\d+)of(\d+)\.(csv|done)")
+
+
+def _check_shard(shard: int, n_shards: int) -> None:
+    if n_shards < 1 or not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard}/{n_shards} does not exist: shards are numbered from 0, "
+                         f"0 <= shard < n_shards (e.g. 0/8 to 7/8)")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Read a shard written ``i/n`` (shard ``i`` of ``n``, numbered from 0), as ``--shard`` takes it.
+
+    Args:
+        text: e.g. ``"2/8"``.
+
+    Returns:
+        ``(i, n)``, e.g. ``(2, 8)``.
+
+    Raises:
+        ValueError: text that is not ``i/n`` with ``0 <= i < n``, e.g. ``"a/b"`` or ``"8/8"``.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise ValueError(f"a shard is written i/n, e.g. 0/8 (shard 0 of 8), got {text!r}")
+    shard, n_shards = int(match[1]), int(match[2])
+    _check_shard(shard, n_shards)
+    return shard, n_shards
+
+
+def shard_runs(runs: Sequence[tuple[str, float, int]], *, shard: int, n_shards: int) -> list[tuple[str, float, int]]:
+    """The runs that shard ``shard`` of ``n_shards`` trains.
+
+    The runs are put in one fixed order whatever order they come in (regimes in :data:`REGIMES`
+    order, then fractions ascending, then seeds ascending; duplicates dropped) and dealt out
+    round-robin: shard ``i`` takes runs ``i``, ``i + n_shards``, ... The seeds of one regime and
+    fraction, which cost the same, land on different shards; and every process given the same
+    runs finds the same split without talking to the others.
+
+    Args:
+        runs: ``(regime, fraction, seed)`` triples, e.g. every combination of a study.
+        shard: which shard, from 0.
+        n_shards: how many shards.
+
+    Returns:
+        This shard's runs, in the fixed order (empty when there are fewer runs than shards).
+
+    Raises:
+        ValueError: ``shard`` outside ``0 <= shard < n_shards``, or a regime not in :data:`REGIMES`.
+    """
+    _check_shard(shard, n_shards)
+    unique = {(str(regime), float(fraction), int(seed)) for regime, fraction, seed in runs}
+    _check_regimes([regime for regime, _, _ in unique])
+    ordered = sorted(unique, key=lambda run: (REGIMES.index(run[0]), run[1], run[2]))
+    return ordered[shard::n_shards]
+
+
+def _shard_file(study_dir: Path, shard: tuple[int, int], suffix: str) -> Path:
+    return study_dir / f"results_shard{shard[0]}of{shard[1]}.{suffix}"
+
+
+def _unfinished_shards(found: dict[tuple[int, int], set[str]]) -> list[str]:
+    """What keeps the shards in ``found`` (``{(i, n): {"csv", "done"}}``) from being one finished array."""
+    counts = sorted({n for _, n in found})
+    if len(counts) > 1:
+        names = ", ".join(f"results_shard{i}of{n}.*" for i, n in sorted(found))
+        return [f"the shard files disagree on the number of shards ({names})"]
+    problems = []
+    for i in range(counts[0] if counts else 0):
+        kinds = found.get((i, counts[0]), set())
+        if "done" not in kinds:
+            state = "unfinished: it stopped before its last run" if kinds else "missing"
+            problems.append(f"results_shard{i}of{counts[0]}.csv ({state}; run `cardigan study --shard {i}/{counts[0]}`)")
+    return problems
+
+
+def merge_shards(run_dir: str | Path, *, allow_missing: bool = False) -> pd.DataFrame:
+    """Fold ``results.csv`` and every ``results_shard<i>of<n>.csv`` of ``run_dir/study`` into ``results.csv``.
+
+    Rows of the same run, domain, volume and structure found twice are kept once; the table is
+    ordered as :func:`shard_runs` orders runs and written atomically; the shard files (and their
+    ``.done`` marks) are then removed, so that a later array, of any size, starts afresh.
+
+    Args:
+        run_dir: the run directory.
+        allow_missing: merge whatever shard files are there, even when some shard is missing,
+            unfinished or from an array of another size.
+
+    Returns:
+        The merged results table (as :func:`run_study` returns it).
+
+    Raises:
+        ValueError: (unless ``allow_missing``) a shard of the array has not finished, naming its
+            file, or the shard files come from arrays of different sizes.
+        FileNotFoundError: no results at all.
+    """
+    study_dir = Path(run_dir) / "study"
+    results_csv = study_dir / "results.csv"
+    found: dict[tuple[int, int], set[str]] = {}
+    for path in study_dir.glob("results_shard*of*.*"):
+        match = _SHARD_FILE.fullmatch(path.name)
+        if match:
+            found.setdefault((int(match[1]), int(match[2])), set()).add(match[3])
+    problems = [] if allow_missing else _unfinished_shards(found)
+    if problems:
+        raise ValueError(f"cannot merge the study in {study_dir}, a merge now would give a partial table: "
+                         + "; ".join(problems)
+                         + " (allow_missing=True, `cardigan study --merge --allow-missing`, merges what is there)")
+    files = [results_csv] + [_shard_file(study_dir, shard, "csv") for shard in sorted(found)]
+    tables = [_read_results(path) for path in files if path.exists()]
+    if not tables:
+        raise FileNotFoundError(f"{study_dir}: no study results to merge; run `cardigan study` (or notebook 05) first")
+    table = pd.concat(tables, ignore_index=True)
+    row_keys = [c for c in RUN_KEYS + ["domain", "patient_id", "phase", "view", "structure"] if c in table]
+    table = table.drop_duplicates(subset=row_keys)
+    order = np.lexsort((table.seed.to_numpy(), table.fraction.to_numpy(), table.regime.map(REGIMES.index).to_numpy()))
+    _write_atomic(results_csv, table.iloc[order])
+    for shard, kinds in found.items():
+        for kind in kinds:
+            _shard_file(study_dir, shard, kind).unlink(missing_ok=True)
     return pd.read_csv(results_csv)
 
 

@@ -4,6 +4,9 @@ Reproducibility: every epoch draws its randomness (shuffling, augmentation, repa
 noise) from generators seeded with ``(seed, epoch)``, so a run resumed from the checkpoint of
 epoch k continues exactly as the uninterrupted run would have (on the CPU; GPU kernels may
 differ in the last bits).
+
+Every trainer also runs under ``torchrun`` with DistributedDataParallel, unchanged for the caller:
+see :mod:`cardigan_utils.distributed` for what is shared, what is per rank, and who writes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import get_device, progress, use_bf16
 from .metrics import per_class_dice
@@ -23,6 +27,11 @@ from .metrics import per_class_dice
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
+
+
+def _rank_seed(seed: int, epoch: int, ctx: distributed.Context) -> int:
+    """The seed of this rank's own randomness (augmentation, noise) in an epoch; rank 0's is the one-process seed."""
+    return _epoch_seed(seed, epoch) + 1_000_003 * ctx.rank
 
 
 def _close_epoch(row: dict[str, Any], history: list[dict[str, Any]], *, t0: float, run_dir: Path, name: str,
@@ -96,7 +105,8 @@ def train_vae(
     from .losses import kl_loss
     from .networks.vae import ShapeVAE
 
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    ctx = distributed.context()
+    device = distributed.device_for(ctx, device)
     run_dir = Path(run_dir)
     image_size = int(cache.manifest["image_size"])
     names = [LABELS[cache.manifest["modality"]][k] for k in (1, 2, 3)]
@@ -122,14 +132,17 @@ def train_vae(
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best = int(state["epoch"]), float(state["best"])
         history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
+    train_model = distributed.wrap(model, ctx, device)
 
-    steps = int(np.ceil(len(train_labels) / batch_size))
-    bar = progress(total=(max_epochs - start_epoch) * steps, desc="VAE", enabled=progress_bar)
+    steps = int(np.ceil(len(distributed.shard(np.arange(len(train_labels)), ctx)) / batch_size))
+    bar = progress(total=(max_epochs - start_epoch) * steps, desc="VAE", enabled=progress_bar and ctx.is_main)
     for epoch in range(start_epoch, max_epochs):
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        torch.manual_seed(_epoch_seed(seed, epoch))  # reparameterisation noise
-        order = torch.randperm(len(train_labels), generator=gen)
+        torch.manual_seed(_rank_seed(seed, epoch, ctx))  # reparameterisation noise
+        order = torch.from_numpy(distributed.shard(torch.randperm(len(train_labels), generator=gen).numpy(), ctx))
+        if ctx.rank:
+            gen.manual_seed(_rank_seed(seed, epoch, ctx))  # this rank's own augmentation
         weight = beta * min(1.0, (epoch + 1) / kl_warmup_epochs) if kl_warmup_epochs > 0 else beta
         model.train()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
@@ -139,7 +152,7 @@ def train_vae(
                 batch = affine_labels(batch, random_affine_params(len(batch), generator=gen))
             batch = batch.to(device)
             target = model.one_hot(batch)
-            logits, mu, logvar = model(target)
+            logits, mu, logvar = train_model(target)
             recon = loss_fn(logits, target)
             kl = kl_loss(mu, logvar)
             loss = recon + weight * kl
@@ -150,23 +163,33 @@ def train_vae(
                 sums[key] += value.item() / steps
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, recon=f"{recon.item():.3f}", kl=f"{kl.item():.1f}")
+        sums = {k: distributed.mean(v, ctx) for k, v in sums.items()}
+        distributed.sync_buffers([model], ctx)
         row: dict[str, Any] = {"epoch": epoch + 1, **sums, "beta": weight}
-        if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
-            row.update(evaluate_vae(model, val_labels, beta=weight, names=names, batch_size=batch_size))
-            if row["val_loss"] < best:
-                best = row["val_loss"]
-                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
-        _close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
-                     last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                                 "best": best})
+        if ctx.is_main:
+            if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
+                row.update(evaluate_vae(model, val_labels, beta=weight, names=names, batch_size=batch_size))
+                if row["val_loss"] < best:
+                    best = row["val_loss"]
+                    save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
+            _close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                         last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                                     "best": best})
+        else:
+            history.append(row)
+        distributed.barrier(ctx)  # the other ranks wait while rank 0 validates and writes
     bar.close()
-    # Fit the sampling prior on the training codes of the best model and store it with it.
-    from .latent import encode_cache
+    if ctx.is_main:
+        # Fit the sampling prior on the training codes of the best model and store it with it.
+        from .latent import encode_cache
 
-    state, best_config = load_checkpoint(best_path, map_location=str(device))
-    _load_weights(model, state["model"], path=best_path)
-    model.fit_prior(torch.from_numpy(encode_cache(model, cache, split="train").mu))
-    save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"})
+        state, best_config = load_checkpoint(best_path, map_location=str(device))
+        _load_weights(model, state["model"], path=best_path)
+        model.fit_prior(torch.from_numpy(encode_cache(model, cache, split="train").mu))
+        save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"})
+    distributed.barrier(ctx)
+    if not ctx.is_main:  # every rank ends with the model rank 0 wrote: the best epoch, with its prior
+        _load_weights(model, load_checkpoint(best_path, map_location=str(device))[0]["model"], path=best_path)
     return pd.DataFrame(history)
 
 
@@ -248,6 +271,7 @@ def spade_step(
     fm_weight: float = 10.0,
     kl_weight: float = 0.05,
     amp_dtype: torch.dtype | None = None,
+    g_discriminator=None,
 ) -> dict[str, torch.Tensor]:
     """One SPADE training iteration: a discriminator step, then a generator step.
 
@@ -268,6 +292,11 @@ def spade_step(
         fm_weight: weight of feature matching.
         kl_weight: weight of the style KL (ignored without encoder).
         amp_dtype: autocast dtype (``torch.bfloat16``) or None for full precision.
+        g_discriminator: the discriminator to call in the generator step (default ``discriminator``).
+            Under DistributedDataParallel pass the unwrapped module: its weights are frozen in that
+            step, and a DDP wrapper would wait for gradients that never come. Spectral norm stays
+            the same on every rank either way: its power iteration depends only on the weights
+            and on the vector ``u``, which DDP copies from rank 0 before every wrapped forward.
 
     Returns:
         Detached scalar losses ``d``, ``g_gan``, ``fm``, ``kl`` (no host sync: call ``.item()`` when needed).
@@ -289,12 +318,13 @@ def spade_step(
     d_loss.backward()
     opt_d.step()
 
+    g_discriminator = discriminator if g_discriminator is None else g_discriminator
     discriminator.requires_grad_(False)
     try:
         with autocast:
-            fake_out = discriminator(fake, seg)
+            fake_out = g_discriminator(fake, seg)
             with torch.no_grad():
-                real_out = discriminator(real, seg)
+                real_out = g_discriminator(real, seg)
             g_gan = hinge_g_loss([s[-1] for s in fake_out])
             fm = feature_matching_loss(fake_out, real_out)
             g_loss = g_gan + fm_weight * fm + (kl_weight * kl if encoder is not None else 0.0)
@@ -413,7 +443,8 @@ def train_spade(
 
     from .networks.spade import one_hot
 
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    ctx = distributed.context()
+    device = distributed.device_for(ctx, device)
     amp = use_bf16(device) if amp is None else amp
     channels_last = device.type == "cuda" if channels_last is None else channels_last
     amp_dtype = torch.bfloat16 if amp else None
@@ -461,8 +492,13 @@ def train_spade(
         start_epoch = int(state["epoch"])
         history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
 
-    step_g = torch.compile(generator) if compile else generator
-    step_d = torch.compile(discriminator) if compile else discriminator
+    def compiled(model):
+        return torch.compile(model) if compile else model
+
+    step_g = compiled(distributed.wrap(generator, ctx, device))
+    step_d = compiled(distributed.wrap(discriminator, ctx, device))
+    step_e = distributed.wrap(encoder, ctx, device) if encoder is not None else None
+    plain_d = compiled(discriminator) if ctx.distributed else step_d  # the generator step's (see spade_step)
     images = cache.images
     labels = cache.labels
 
@@ -472,33 +508,39 @@ def train_spade(
         seg = one_hot(torch.from_numpy(np.ascontiguousarray(labels[idx])).to(device))
         return seg.contiguous(memory_format=fmt), real.contiguous(memory_format=fmt)
 
-    steps = len(train_idx) // batch_size  # drop the last partial batch: batch norm needs full batches
+    per_rank = len(distributed.shard(np.arange(len(train_idx)), ctx))
+    steps = per_rank // batch_size  # drop the last partial batch: batch norm needs full batches
     if steps == 0:
-        raise ValueError(f"{len(train_idx)} training slices is less than one batch of {batch_size}")
-    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="SPADE", enabled=progress_bar)
+        raise ValueError(f"{per_rank} training slices per process is less than one batch of {batch_size}")
+    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="SPADE", enabled=progress_bar and ctx.is_main)
     for epoch in range(start_epoch, max_epochs):
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        torch.manual_seed(_epoch_seed(seed, epoch))  # style noise
-        order = torch.randperm(len(train_idx), generator=gen).numpy()
+        torch.manual_seed(_rank_seed(seed, epoch, ctx))  # style noise
+        order = distributed.shard(torch.randperm(len(train_idx), generator=gen).numpy(), ctx)
         generator.train(), discriminator.train()
         if encoder is not None:
             encoder.train()
         sums: dict[str, torch.Tensor] = {}
         for step in range(steps):
             seg, real = batch_of(train_idx[order[step * batch_size : (step + 1) * batch_size]])
-            losses = spade_step(step_g, step_d, opt_g, opt_d, seg, real, encoder=encoder, fm_weight=fm_weight,
-                                kl_weight=kl_weight, amp_dtype=amp_dtype)
+            losses = spade_step(step_g, step_d, opt_g, opt_d, seg, real, encoder=step_e, fm_weight=fm_weight,
+                                kl_weight=kl_weight, amp_dtype=amp_dtype, g_discriminator=plain_d)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value / steps
             bar.update(1)
             if step % 10 == 0 or step == steps - 1:
                 bar.set_postfix(epoch=epoch + 1, d=f"{losses['d'].item():.2f}", g=f"{losses['g_gan'].item():.2f}",
                                 fm=f"{losses['fm'].item():.2f}")
+        distributed.sync_buffers([generator, discriminator, encoder], ctx)
         seconds = time.perf_counter() - t0
-        row: dict[str, Any] = {"epoch": epoch + 1, **{k: float(v) for k, v in sums.items()},
-                               "seconds": round(seconds, 2), "img_per_s": round(steps * batch_size / seconds, 1)}
+        row: dict[str, Any] = {"epoch": epoch + 1, **{k: distributed.mean(float(v), ctx) for k, v in sums.items()},
+                               "seconds": round(seconds, 2),
+                               "img_per_s": round(steps * batch_size * ctx.world_size / seconds, 1)}
         history.append(row)
+        if not ctx.is_main:
+            distributed.barrier(ctx)  # rank 0 renders samples and writes the checkpoints
+            continue
         if (epoch + 1) % sample_interval == 0 or epoch + 1 == max_epochs:
             seg, _ = batch_of(fixed_idx)
             fake = render(generator, seg, z=fixed_z)
@@ -514,6 +556,7 @@ def train_spade(
         save_checkpoint(final_path, state, config={**config, "epoch": epoch + 1})
         save_checkpoint(last_path, {**state, "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
                                     "opt_d": opt_d.state_dict()}, config={**config, "epoch": epoch + 1})
+        distributed.barrier(ctx)
     bar.close()
     return pd.DataFrame(history)
 
@@ -626,8 +669,9 @@ def train_segmenter(
         channels: U-Net widths per level.
         num_res_units: residual units per level.
         max_epochs: epochs in total (a resumed run continues up to this).
-        batch_size: batch size.
-        steps_per_epoch: batches per epoch (default: one pass over all sources).
+        batch_size: batch size per process.
+        steps_per_epoch: batches per epoch and process (default: one pass over all sources, shared
+            by the processes under ``torchrun``).
         lr: AdamW learning rate (cosine-annealed to 0 over ``max_epochs``).
         weight_decay: AdamW weight decay.
         augment: ``f(images (B, 1, S, S), labels (B, S, S), generator) -> (images, labels)`` on the
@@ -651,7 +695,8 @@ def train_segmenter(
 
     from .networks.unet import build_unet
 
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    ctx = distributed.context()
+    device = distributed.device_for(ctx, device)
     amp = use_bf16(device) if amp is None else amp
     run_dir = Path(run_dir)
     sizes = [len(s[0]) for s in sources]
@@ -659,7 +704,7 @@ def train_segmenter(
         raise ValueError(f"sources must be non-empty (images, labels) pairs of equal length, got sizes {sizes}")
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     total = int(sum(sizes))
-    steps = steps_per_epoch or max(1, total // batch_size)
+    steps = steps_per_epoch or max(1, len(distributed.shard(np.arange(total), ctx)) // batch_size)  # per process
     torch.manual_seed(seed)
     model = build_unet(channels=channels, num_res_units=num_res_units).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -681,12 +726,15 @@ def train_segmenter(
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = int(state["epoch"]), float(state["best"])
         history = pd.read_csv(run_dir / f"{name}_history.csv").to_dict("records")[:start_epoch]
+    train_model = distributed.wrap(model, ctx, device)
 
-    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="U-Net", enabled=progress_bar)
+    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="U-Net", enabled=progress_bar and ctx.is_main)
     for epoch in range(start_epoch, max_epochs):
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        order = torch.randperm(total, generator=gen).numpy()
+        order = distributed.shard(torch.randperm(total, generator=gen).numpy(), ctx)
+        if ctx.rank:
+            gen.manual_seed(_rank_seed(seed, epoch, ctx))  # this rank's own augmentation
         order = np.resize(order, steps * batch_size)  # wraps around when steps_per_epoch asks for more
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -697,7 +745,7 @@ def train_segmenter(
             if augment is not None:
                 x, y = augment(x, y, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(x)
+                logits = train_model(x)
             loss = loss_fn(logits.float(), y[:, None])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -707,7 +755,13 @@ def train_segmenter(
             if step % 20 == 0:
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
         scheduler.step()
-        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(loss_sum), "lr": optimizer.param_groups[0]["lr"]}
+        distributed.sync_buffers([model], ctx)
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": distributed.mean(float(loss_sum), ctx),
+                               "lr": optimizer.param_groups[0]["lr"]}
+        if not ctx.is_main:
+            history.append(row)
+            distributed.barrier(ctx)  # rank 0 validates and writes the checkpoints
+            continue
         if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
             pred = predict(model, val[0], amp=amp)
             dice = per_class_dice(torch.from_numpy(pred), torch.from_numpy(np.asarray(val[1])), num_classes=4)
@@ -719,6 +773,7 @@ def train_segmenter(
         _close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
                      last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best})
+        distributed.barrier(ctx)
     bar.close()
     return pd.DataFrame(history)
 

@@ -218,11 +218,9 @@ def build_cache(
         "fingerprint": fingerprint(cases),
         "pipeline_version": PIPELINE_VERSION,
     }
-    manifest_path = out_dir / "manifest.json"
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if {k: old.get(k) for k in params} == params:
-            return load_cache(out_dir)
+    if _holds(out_dir, params):
+        return load_cache(out_dir)
+    if (out_dir / "manifest.json").exists():
         if not overwrite:
             raise FileExistsError(f"{out_dir} holds a cache built from other data or parameters; pass overwrite=True to rebuild it")
     elif out_dir.exists() and any(out_dir.iterdir()):
@@ -288,14 +286,33 @@ def build_cache(
         "kit_version": __version__,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    # Processes that start together (the shards of a study) build the same cache at the same time:
+    # the first one in keeps its cache, the others drop theirs instead of swapping it from under it.
+    if _holds(out_dir, params):
+        shutil.rmtree(tmp)
+        return load_cache(out_dir)
     old_dir = None
     if out_dir.exists():
         old_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".old-"))
         out_dir.rename(old_dir / "cache")
-    tmp.rename(out_dir)
+    try:
+        tmp.rename(out_dir)
+    except OSError:
+        if not _holds(out_dir, params):
+            raise
+        shutil.rmtree(tmp)
     if old_dir is not None:
         shutil.rmtree(old_dir)
     return load_cache(out_dir)
+
+
+def _holds(out_dir: Path, params: dict[str, Any]) -> bool:
+    """Whether ``out_dir`` holds a finished cache built with ``params``."""
+    manifest_path = out_dir / "manifest.json"
+    if not manifest_path.exists():
+        return False
+    old = json.loads(manifest_path.read_text())
+    return {k: old.get(k) for k in params} == params
 
 
 def load_cache(path: str | Path) -> SliceCache:
