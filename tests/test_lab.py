@@ -92,6 +92,9 @@ def test_every_notebook_with_exercises_gets_a_copy_and_a_sheet_without_solutions
     for copy in copies:
         teacher = nbformat.read(notebooks / copy.name, as_version=4)
         assert len(lab.exercises(teacher)) >= 3, f"{copy.name}: fewer than three exercises"
+        info = teacher.metadata["cardigan_lab"]  # measured by benchmarks/lab_profile.py: a 10-minute slot each
+        assert len(info["objectives"]) >= 2 and 0 < info["minutes"] <= 10, (copy.name, info)
+        assert f"About {info['minutes']} minutes" in (out / f"{copy.stem}.md").read_text()
         student = nbformat.read(copy, as_version=4)
         for t_cell in teacher.cells:
             if t_cell.get("metadata", {}).get("nbgrader", {}).get("solution") and t_cell.cell_type == "code":
