@@ -1,5 +1,7 @@
 """Student copies: solutions replaced by nbgrader's stub, teacher cells gone, outputs cleared, sheets written."""
 
+import re
+
 import nbformat
 import pytest
 
@@ -92,6 +94,10 @@ def test_every_notebook_with_exercises_gets_a_copy_and_a_sheet_without_solutions
     for copy in copies:
         teacher = nbformat.read(notebooks / copy.name, as_version=4)
         assert len(lab.exercises(teacher)) >= 3, f"{copy.name}: fewer than three exercises"
+        for cell in teacher.cells:  # check cells speak through lab.check and compare floats with a tolerance
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                assert "lab.check(" in cell.source or "nothing to check" in cell.source, (copy.name, cell.source[:80])
+                assert not re.search(r"^\s*assert |==\s*-?\d+\.\d|\d\.\d+\s*==", cell.source, flags=re.M), (copy.name, cell.source)
         info = teacher.metadata["cardigan_lab"]  # measured by benchmarks/lab_profile.py: a 10-minute slot each
         assert len(info["objectives"]) >= 2 and 0 < info["minutes"] <= 10, (copy.name, info)
         assert f"About {info['minutes']} minutes" in (out / f"{copy.stem}.md").read_text()
