@@ -62,7 +62,12 @@ def context() -> Context:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        from datetime import timedelta
+
+        # gloo for CPU tensors, NCCL for CUDA ones: a CPU run (--device cpu) works on a GPU machine too.
+        # The timeout covers the other ranks waiting while rank 0 alone validates and writes.
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend, timeout=timedelta(minutes=60))
     return ctx
 
 
@@ -175,8 +180,7 @@ def mean(value: float, ctx: Context) -> float:
         return value
     import torch.distributed as dist
 
-    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-    total = torch.tensor(float(value), dtype=torch.float64, device=on)
+    total = torch.tensor(float(value), dtype=torch.float64)  # a CPU tensor: reduced by gloo
     dist.all_reduce(total)
     return float(total) / ctx.world_size
 

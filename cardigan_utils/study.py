@@ -352,9 +352,9 @@ def run_study(
         mean = rows.groupby("domain").dice.mean().round(3).to_dict()
         log(f"{regime} {fraction:g} seed {seed}: {int(rows.n_train.iloc[0])} training slices, mean Dice {mean}")
     if shard is None:
-        return pd.read_csv(results_csv)
+        return _read_results(results_csv)
     write_text_atomic(_shard_file(study_dir, shard, "done"), json.dumps({"shard": list(shard), "runs": runs}))
-    return pd.read_csv(out_csv) if out_csv.exists() else pd.DataFrame(columns=RUN_KEYS)
+    return _read_results(out_csv) if out_csv.exists() else pd.DataFrame(columns=RUN_KEYS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,7 +480,7 @@ def merge_shards(run_dir: str | Path, *, allow_missing: bool = False) -> pd.Data
     for shard, kinds in found.items():
         for kind in kinds:
             _shard_file(study_dir, shard, kind).unlink(missing_ok=True)
-    return pd.read_csv(results_csv)
+    return _read_results(results_csv)
 
 
 # --------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def _cache(run_dir, *, profile: str, dataset: str, image_size: int | None):
 
 def run_generation(*, run_dir: str | Path, profile: str = "quick", dataset: str = "phantom-mri",
                    image_size: int | None = None, seed: int = 0, device: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> Path:
+                   overrides: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Notebook 04's synthetic set (and its slice cache for notebook 05) from ``run_dir``'s models.
 
     Under ``torchrun`` each process loads the models on its own device and writes its own shards.
@@ -142,6 +142,7 @@ def run_generation(*, run_dir: str | Path, profile: str = "quick", dataset: str 
         seed: the set's seed.
         device: the device (under ``torchrun`` on CUDA, each process takes its own GPU).
         overrides: ``n_synthetic``, ``shard_size``, ``filter_plausible``.
+        overwrite: replace a set made with other parameters (else FileExistsError).
 
     Returns:
         The set's folder.
@@ -164,7 +165,7 @@ def run_generation(*, run_dir: str | Path, profile: str = "quick", dataset: str 
     generate.generate_dataset(vae, generator, out_dir=set_dir, n=params["n_synthetic"], shard_size=params["shard_size"],
                               seed=seed, modality=cache.manifest["modality"],
                               spacing_mm=float(cache.slices["spacing_mm"].median()),
-                              filter_plausible=params["filter_plausible"], progress_bar=progress_enabled(),
+                              filter_plausible=params["filter_plausible"], progress_bar=progress_enabled(), overwrite=overwrite,
                               extra={"vae": str(Path(run_dir) / "vae.pt"), "spade": str(Path(run_dir) / "spade.pt"),
                                      "source_dataset": dataset})
     if ctx.is_main:
@@ -207,6 +208,7 @@ def add_parser(sub) -> None:
     _with_params(p, what="trainer keyword argument, e.g. -p max_epochs 5")
     g = sub.add_parser("generate", help="notebook 04's synthetic set from the run's VAE and GAN (also under torchrun)")
     _with_params(g, what="n_synthetic, shard_size or filter_plausible, e.g. -p n_synthetic 20000")
+    g.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters")
 
 
 def main(args) -> int:
@@ -231,15 +233,16 @@ def main(args) -> int:
 
     common = dict(run_dir=args.run_dir, profile=args.profile, dataset=args.dataset, image_size=args.image_size,
                   seed=args.seed, device=args.device, overrides={k: value(v) for k, v in args.param})
+    ctx = context()
     try:
         if args.command == "generate":
-            set_dir = run_generation(**common)
+            set_dir = run_generation(**common, overwrite=args.overwrite)
         else:
             history = run_training(args.model, **common)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"cardigan: {err}", file=sys.stderr)
+        close(ctx)
         return 1
-    ctx = context()
     if ctx.is_main and args.command == "generate":
         from .generate import read_manifest
 

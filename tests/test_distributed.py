@@ -116,7 +116,7 @@ def test_train_command_without_a_cache_says_which_notebook_writes_it(tmp_path, c
     assert "run notebook 01 first" in capsys.readouterr().err
 
 
-def test_train_command_under_torchrun_trains_and_resumes(tmp_path):
+def test_train_command_under_torchrun_trains_and_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     prepare_cache("phantom-mri", run_dir=run_dir, image_size=64, n_patients=5, progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CARDIGAN_PROGRESS": "0"}
@@ -160,3 +160,11 @@ def test_train_command_under_torchrun_trains_and_resumes(tmp_path):
         a, b = np.load(alone / f"shard_{k:05d}.npz"), np.load(shared / f"shard_{k:05d}.npz")
         assert np.array_equal(a["labels"], b["labels"]) and np.allclose(a["images"], b["images"], atol=1e-2), k
     assert len(load_cache(cache_dir(run_dir, "synthetic-phantom-mri", 64))) == 30  # notebook 05 can use it
+
+    # another size of set in the same place: refused in words, made with --overwrite
+    from cardigan_utils import runner
+
+    again = ["generate", "--run-dir", str(run_dir), "--profile", "smoke", "--device", "cpu",
+             "-p", "n_synthetic", "20", "-p", "shard_size", "10", "-p", "filter_plausible", "false"]
+    assert runner.main(again) == 1 and "holds a set generated with" in capsys.readouterr().err
+    assert runner.main([*again, "--overwrite"]) == 0 and generate.read_manifest(shared)["n"] == 20
