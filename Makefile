@@ -36,7 +36,9 @@ clean-notebooks: venv
 # notebooks' default profile is `lab` here (CARDIGAN_PROFILE=quick make lab for the demo's sizes)
 NOTEBOOKS ?= notebooks
 lab: venv
-	CARDIGAN_PROFILE=$${CARDIGAN_PROFILE:-lab} $(VENV)/bin/jupyter lab $(NOTEBOOKS)/
+	@test -d $(NOTEBOOKS) || { echo "no $(NOTEBOOKS)/ folder: for the student copies run 'make lab-copies' first"; exit 1; }
+	@# --allow-root only where the lab runs as root (containers); Jupyter refuses root otherwise
+	CARDIGAN_PROFILE=$${CARDIGAN_PROFILE:-lab} $(VENV)/bin/jupyter lab $(NOTEBOOKS)/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # student copies of the notebooks (solutions stubbed by nbgrader, outputs cleared) and lab sheets
 lab-copies: venv
