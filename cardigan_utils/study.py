@@ -209,19 +209,13 @@ def study_inputs(
         ValueError: an unknown regime, or a synthetic regime without notebook 04's set.
     """
     from .config import profile_params
-    from .data import cache_dir, load_cache
+    from .data import cache_dir, load_cache, load_run_cache
 
     params = profile_params(profile, stage="segment", image_size=image_size, fractions=fractions, seeds=seeds,
                             mix_ratio=mix_ratio, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                             batch_size=batch_size, n_ood_patients=n_ood_patients)
     size = int(params["image_size"])
-    real_path = cache_dir(run_dir, dataset, size)
-    if not (real_path / "manifest.json").exists():
-        built = sorted(p.name for p in real_path.parent.glob(f"{dataset}_*") if (p / "manifest.json").exists())
-        hint = f"; {real_path.parent} holds {', '.join(built)}: give the image size or profile that built it" if built else ""
-        raise FileNotFoundError(f"no slice cache of {dataset} at {size} px in {real_path.parent}: run "
-                                f"notebooks/01_datasets.ipynb first (`cardigan run --only 01`){hint}")
-    real = load_cache(real_path)
+    real = load_run_cache(run_dir, dataset, size)
     synthetic_path = cache_dir(run_dir, f"synthetic-{dataset}", size)
     synthetic = load_cache(synthetic_path) if synthetic_path.exists() else None
     if regimes is None:

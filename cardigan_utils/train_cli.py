@@ -118,13 +118,9 @@ def run_training(kind: str, *, run_dir: str | Path, profile: str = "quick", data
 def _cache(run_dir, *, profile: str, dataset: str, image_size: int | None):
     """The slice cache notebook 01 wrote into ``run_dir``, or a FileNotFoundError saying how to make it."""
     from .config import profile_params
-    from .data import cache_dir, load_cache
+    from .data import load_run_cache
 
-    path = cache_dir(run_dir, dataset, image_size or profile_params(profile)["image_size"])
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no slice cache at {path}: run notebook 01 first "
-                                f"(cardigan run --only 01 --profile {profile} --dataset {dataset} --run-dir {run_dir})")
-    return load_cache(path)
+    return load_run_cache(run_dir, dataset, image_size or profile_params(profile)["image_size"])
 
 
 def run_generation(*, run_dir: str | Path, profile: str = "quick", dataset: str = "phantom-mri",
@@ -220,16 +216,10 @@ def main(args) -> int:
     Returns:
         The exit status.
     """
-    import json
     import sys
 
     from .distributed import close, context
-
-    def value(text: str):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
+    from .runner import _value as value
 
     common = dict(run_dir=args.run_dir, profile=args.profile, dataset=args.dataset, image_size=args.image_size,
                   seed=args.seed, device=args.device, overrides={k: value(v) for k, v in args.param})

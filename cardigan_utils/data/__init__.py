@@ -10,7 +10,7 @@ import os
 from typing import Sequence
 
 from ..config import DATASETS, dataset_dir
-from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache
+from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache, load_run_cache
 from .case import LABELS, Case, DataError
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "choose_patients",
     "cache_dir",
     "load_cache",
+    "load_run_cache",
     "load_cases",
     "prepare_cache",
     "reference_cases",

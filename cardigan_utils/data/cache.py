@@ -165,6 +165,30 @@ def cache_dir(run_dir: str | Path, dataset: str, image_size: int) -> Path:
     return Path(run_dir) / "cache" / f"{dataset}_{image_size}"
 
 
+def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "SliceCache":
+    """The slice cache notebook 01 wrote into ``run_dir``, for the notebooks and commands that follow it.
+
+    Args:
+        run_dir: the run directory.
+        dataset: dataset name.
+        image_size: slice side.
+
+    Returns:
+        The cache.
+
+    Raises:
+        FileNotFoundError: no finished cache of ``dataset`` at that size; the message names the
+            sizes the run directory does hold and how to build the missing one.
+    """
+    path = cache_dir(run_dir, dataset, image_size)
+    if not (path / "manifest.json").exists():
+        built = sorted(p.name for p in path.parent.glob(f"{dataset}_*") if (p / "manifest.json").exists())
+        hint = f"; {path.parent} holds {', '.join(built)}: give the image size or profile that built it" if built else ""
+        raise FileNotFoundError(f"no slice cache of {dataset} at {image_size} px in {path.parent}: run notebook 01 "
+                                f"first (notebooks/01_datasets.ipynb, or `cardigan run --only 01`){hint}")
+    return load_cache(path)
+
+
 def build_cache(
     cases: Iterable[Case],
     out_dir: str | Path,
