@@ -1,9 +1,6 @@
-"""The one record type every reader returns, the label conventions, and the data error.
+"""The one record type every reader returns, and the data error.
 
-Label conventions (one per modality, converted at the reader):
-
-- cine-MRI (ACDC order): 0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity.
-- echo (CAMUS order): 0 background, 1 LV cavity, 2 LV myocardium, 3 left atrium.
+Every reader converts its labels to the kit's convention (:mod:`cardigan_utils.labels`).
 """
 
 from __future__ import annotations
@@ -13,13 +10,7 @@ from typing import Any
 
 import numpy as np
 
-LABELS = {
-    "mri": {0: "background", 1: "RV", 2: "MYO", 3: "LV"},
-    "echo": {0: "background", 1: "LV", 2: "MYO", 3: "LA"},
-}
-"""Class index -> short structure name, per modality."""
-
-PHASES = ("ED", "ES")
+from ..labels import LABELS, PHASES  # noqa: F401  (the conventions live in labels.py)
 
 
 class DataError(ValueError):
