@@ -2,17 +2,26 @@
 
 ``<root>/{training,testing}/patientXXX/Info.cfg`` (ED, ES, Group, Height, Weight, NbFrame) and
 ``patientXXX_frameYY.nii.gz`` + ``patientXXX_frameYY_gt.nii.gz`` for the ED and ES frames.
-Labels are already the kit's MRI convention: 0 background, 1 RV, 2 MYO, 3 LV.
+Labels are already the kit's MRI convention: 0 background, 1 RV, 2 MYO, 3 LV (identity label
+map). The module declares the ``acdc`` dataset of the registry (``DATASETS``, at the bottom).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from ..config import progress as bar
+from ..labels import structure_names
 from .case import PHASES, Case, DataError, check_labels
 from .imageio import load_nifti, read_cfg, save_nifti
+from .phantom import phantom_cases
+from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients
+
+SPLITS = ("training", "testing")
+"""The official subsets, one folder each."""
 
 INFO_KEYS = ("ED", "ES", "Group", "Height", "NbFrame", "Weight")
 
@@ -37,7 +46,7 @@ def list_acdc_patients(root: str | Path, *, split: str | None = None) -> list[Pa
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; point data_dir / CARDIGAN_ACDC_DIR at the ACDC download")
-    if split not in (None, "training", "testing"):
+    if split not in (None, *SPLITS):
         raise ValueError(f"split must be 'training', 'testing' or None, not {split!r}")
     direct = _find_patients(root)
     if direct:
@@ -45,7 +54,7 @@ def list_acdc_patients(root: str | Path, *, split: str | None = None) -> list[Pa
             raise DataError(f"{root}: asked for the {split!r} split but this folder is {root.name!r}; "
                             "point at the folder holding training/ and testing/")
         return direct
-    splits = [split] if split else ["training", "testing"]
+    splits = [split] if split else list(SPLITS)
     found = [p for s in splits for p in _find_patients(root / s)]
     if not found:
         raise DataError(
@@ -133,8 +142,6 @@ def read_acdc(
     Returns:
         A list of Cases, patients in order, ED before ES.
     """
-    from ..config import progress as bar
-
     dirs = list_acdc_patients(root, split=split)
     if patients is not None:
         by_name = {d.name: d for d in dirs}
@@ -179,3 +186,70 @@ def write_acdc_patient(cases: list[Case], out_dir: str | Path, *, nb_frames: int
     }
     (patient_dir / "Info.cfg").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
     return patient_dir
+
+
+def load_acdc(
+    root: str | Path,
+    *,
+    n_patients: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+    progress: bool = True,
+) -> list[Case]:
+    """A seeded selection of an ACDC download, spread over the pathology groups of Info.cfg.
+
+    Args:
+        root: see :func:`list_acdc_patients`.
+        n_patients: how many patients (None: all).
+        seed: which selection (:func:`~cardigan_utils.data.registry.choose_patients`).
+        split: ``"training"``, ``"testing"`` or None for both.
+        progress: show a progress bar.
+
+    Returns:
+        The Cases of the chosen patients, as :func:`read_acdc` returns them.
+    """
+    dirs = list_acdc_patients(root, split=split)
+    groups = {d.name: str(read_cfg(d / "Info.cfg").get("Group", "")) if (d / "Info.cfg").exists() else "" for d in dirs}
+    ids = choose_patients(groups, n_patients, seed=seed)
+    return read_acdc(root, split=split, patients=ids, progress=progress)
+
+
+def write_acdc_example(out_dir: str | Path, *, n_patients: int = 2, seed: int = 0, layout: str | None = None) -> Path:
+    """A small ACDC download: MRI phantom patients written as ``out_dir/training/patientXXX/``.
+
+    Args:
+        out_dir: the dataset root to write.
+        n_patients: how many patients.
+        seed: phantom seed.
+        layout: ``"acdc"`` or None (the only layout).
+
+    Returns:
+        ``out_dir``, ready for :func:`list_acdc_patients`.
+    """
+    if layout not in (None, "acdc"):
+        raise ValueError(f"ACDC has one layout, 'acdc', not {layout!r}")
+    cases = phantom_cases("phantom-mri", n_patients, seed=seed)
+    for i, pid in enumerate(sorted({c.patient_id for c in cases}), 1):
+        group = [dataclasses.replace(c, patient_id=f"patient{i:03d}") for c in cases if c.patient_id == pid]
+        write_acdc_patient(group, Path(out_dir) / "training")
+    return Path(out_dir)
+
+
+DATASETS = (
+    DatasetSpec(
+        name="acdc",
+        modality="mri",
+        structures=tuple(structure_names("mri")),
+        label_map=IDENTITY_LABEL_MAP,
+        list_patients=list_acdc_patients,
+        read_patient=read_acdc_patient,
+        load=load_acdc,
+        write_example=write_acdc_example,
+        env_var="CARDIGAN_ACDC_DIR",
+        splits=SPLITS,
+        layouts=("acdc",),
+        order=2,
+        description="official download (100 training + 50 test patients, NIfTI, Info.cfg)",
+    ),
+)
+"""The dataset this module reads (found by :mod:`cardigan_utils.data.registry`)."""

@@ -30,19 +30,26 @@ Labels are already the kit's echo convention (0 background, 1 LV cavity, 2 LV my
 Images without ground truth (the legacy public testing set): ``require_labels=True`` (the
 default) raises a DataError naming the missing ``_gt`` file; ``require_labels=False`` skips those
 images with one warning (a Case always carries a label).
+
+The module declares the ``camus`` dataset of the registry (``DATASETS``, at the bottom): its
+``load`` and ``read_patient`` skip images without ground truth, as the legacy testing set has none.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..labels import structure_names
 from .case import PHASES, Case, DataError, check_labels
 from .imageio import load_mhd, load_nifti, read_cfg, save_mhd, save_nifti
+from .phantom import phantom_cases
+from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients
 
 VIEWS = ("2CH", "4CH")
 """The two apical views of CAMUS."""
@@ -628,3 +635,86 @@ def write_camus_split(root: str | Path, splits: dict[str, Sequence[str]]) -> Pat
         ids = [ids] if isinstance(ids, str) else list(ids)
         (split_dir / f"subgroup_{name}.txt").write_text("".join(f"{i}\n" for i in ids))
     return split_dir
+
+
+# --------------------------------------------------------------------------------------------
+# The registry's view of CAMUS
+# --------------------------------------------------------------------------------------------
+
+
+def load_camus(
+    root: str | Path,
+    *,
+    n_patients: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+    progress: bool = True,
+) -> list[Case]:
+    """A seeded selection of a CAMUS release, skipping images without ground truth (with a warning).
+
+    Args:
+        root: see :func:`list_camus_patients`.
+        n_patients: how many patients (None: all).
+        seed: which selection (:func:`~cardigan_utils.data.registry.choose_patients`).
+        split: ``None`` (all), ``"training"``, ``"validation"`` or ``"testing"``.
+        progress: accepted for the registry's ``load`` signature; CAMUS is read without a bar.
+
+    Returns:
+        The Cases of the chosen patients, as :func:`read_camus` returns them.
+    """
+    ids = choose_patients({p.name: "" for p in list_camus_patients(root, split=split)}, n_patients, seed=seed)
+    # the legacy public testing set has no ground truth: skip those images (read_camus warns)
+    return read_camus(root, split=split, patients=ids, require_labels=False)
+
+
+CAMUS_LAYOUTS = ("camus-nifti", "camus-mhd")
+"""The layouts :func:`write_camus_example` writes (names as in :data:`cardigan_utils.data.export.LAYOUTS`)."""
+
+
+def write_camus_example(out_dir: str | Path, *, n_patients: int = 2, seed: int = 0, layout: str | None = None) -> Path:
+    """A small CAMUS release: echo phantom patients written in one of the official layouts.
+
+    Args:
+        out_dir: the dataset root to write.
+        n_patients: how many patients.
+        seed: phantom seed.
+        layout: ``"camus-nifti"`` (``database_nifti/`` + ``database_split/``, all training; the
+            default) or ``"camus-mhd"`` (legacy ``training/`` of .mhd + .raw files).
+
+    Returns:
+        ``out_dir``, ready for :func:`list_camus_patients`.
+    """
+    layout = layout or CAMUS_LAYOUTS[0]
+    if layout not in CAMUS_LAYOUTS:
+        raise ValueError(f"CAMUS layout {layout!r} not in {CAMUS_LAYOUTS}")
+    out_dir = Path(out_dir)
+    nifti = layout == "camus-nifti"
+    cases = phantom_cases("phantom-echo", n_patients, seed=seed)
+    ids = []
+    for i, pid in enumerate(sorted({c.patient_id for c in cases}), 1):
+        ids.append(f"patient{i:04d}")
+        group = [replace(c, patient_id=ids[-1]) for c in cases if c.patient_id == pid]
+        write_camus_patient(group, out_dir / (NIFTI_DIR if nifti else "training"), fmt="nifti" if nifti else "mhd")
+    if nifti:
+        write_camus_split(out_dir, {"training": ids})
+    return out_dir
+
+
+DATASETS = (
+    DatasetSpec(
+        name="camus",
+        modality="echo",
+        structures=tuple(structure_names("echo")),
+        label_map=IDENTITY_LABEL_MAP,
+        list_patients=list_camus_patients,
+        read_patient=partial(read_camus_patient, require_labels=False),
+        load=load_camus,
+        write_example=write_camus_example,
+        env_var="CARDIGAN_CAMUS_DIR",
+        splits=SPLITS,
+        layouts=CAMUS_LAYOUTS,
+        order=3,
+        description="official download (500 patients; NIfTI re-release and legacy .mhd/.raw)",
+    ),
+)
+"""The dataset this module reads (found by :mod:`cardigan_utils.data.registry`)."""

@@ -33,6 +33,10 @@ and, for echo, the heart's position in the vendor's sector). The labels are anat
 as drawn: they pass :func:`cardigan_utils.metrics.plausibility_report` (echo; MRI with
 ``require=("MYO",)``) at the native resolution and after slicing (tests/test_phantom.py).
 No global random state is touched.
+
+The module declares the ``phantom-mri`` and ``phantom-echo`` datasets of the registry
+(``DATASETS``, at the bottom). A phantom has no folder: its source is a :class:`PhantomSet`
+(which patients, seed, vendors) and its patients are :class:`PhantomPatient` records.
 """
 
 from __future__ import annotations
@@ -40,11 +44,15 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from .case import Case
+from ..labels import structure_names
+from .case import Case, DataError
+from .registry import IDENTITY_LABEL_MAP, DatasetSpec
 
 __all__ = [
     "MRIVendor",
@@ -54,9 +62,16 @@ __all__ = [
     "MRI_GROUPS",
     "ECHO_GROUPS",
     "PHANTOM_DATASETS",
+    "PhantomPatient",
+    "PhantomSet",
+    "phantom_patient_id",
     "phantom_mri_patient",
     "phantom_echo_patient",
     "phantom_cases",
+    "phantom_patients",
+    "list_phantom_patients",
+    "read_phantom_patient",
+    "phantom_example",
 ]
 
 MRI_GROUPS = ("NOR", "DCM", "HCM", "MINF", "RV")
@@ -891,7 +906,7 @@ def phantom_mri_patient(index: int, *, seed: int = 0, vendor: str = "A") -> list
     return [
         Case(
             image=images[ph], label=labels[ph], spacing=(float(px), float(px), 10.0),
-            patient_id=f"phantom{index:03d}", phase=ph, modality="mri", view=None, dataset="phantom-mri",
+            patient_id=phantom_patient_id("phantom-mri", index), phase=ph, modality="mri", view=None, dataset="phantom-mri",
             meta=dict(meta, frame=meta["ed_frame"] if ph == "ED" else meta["es_frame"]),
         )
         for ph in ("ED", "ES")
@@ -1277,7 +1292,7 @@ def phantom_echo_patient(index: int, *, seed: int = 0, vendor: str = "A") -> lis
             img, lab = _echo_image(p, view, ph, v, rng_i)
             out.append(Case(
                 image=img[:, :, None], label=lab[:, :, None], spacing=(float(v.spacing_mm), float(v.spacing_mm), 1.0),
-                patient_id=f"phantom{index:04d}", phase=ph, modality="echo", view=view, dataset="phantom-echo",
+                patient_id=phantom_patient_id("phantom-echo", index), phase=ph, modality="echo", view=view, dataset="phantom-echo",
                 meta=dict(meta, frame=meta[ph]),
             ))
     return out
@@ -1286,6 +1301,108 @@ def phantom_echo_patient(index: int, *, seed: int = 0, vendor: str = "A") -> lis
 # --------------------------------------------------------------------------------------------
 # Datasets
 # --------------------------------------------------------------------------------------------
+
+
+def phantom_patient_id(dataset: str, index: int) -> str:
+    """The id of phantom patient ``index``: ``phantom003`` (MRI) or ``phantom0003`` (echo).
+
+    Args:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        index: patient number (>= 0).
+
+    Returns:
+        The patient id.
+    """
+    return f"phantom{int(index):0{3 if dataset == 'phantom-mri' else 4}d}"
+
+
+@dataclass(frozen=True)
+class PhantomPatient:
+    """One phantom patient, as a phantom dataset lists it: what :func:`read_phantom_patient` draws.
+
+    Attributes:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        index: patient number.
+        seed: dataset seed.
+        vendor: the simulated scanner.
+    """
+
+    dataset: str
+    index: int
+    seed: int = 0
+    vendor: str = "A"
+
+    @property
+    def name(self) -> str:
+        """The patient id (:func:`phantom_patient_id`)."""
+        return phantom_patient_id(self.dataset, self.index)
+
+
+@dataclass(frozen=True)
+class PhantomSet:
+    """Which phantom patients to draw: the source a phantom dataset reads instead of a folder.
+
+    Attributes:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        n_patients: how many patients.
+        seed: dataset seed.
+        vendors: the vendors the patients cycle through (None: all of the modality's).
+        first_index: index of the first patient.
+    """
+
+    dataset: str
+    n_patients: int
+    seed: int = 0
+    vendors: tuple[str, ...] | None = None
+    first_index: int = 0
+
+
+def phantom_patients(dataset: str, n_patients: int, *, seed: int = 0, vendors: tuple[str, ...] | None = None,
+                     first_index: int = 0) -> list[PhantomPatient]:
+    """The patients ``first_index <= i < first_index + n_patients``, vendors cycling (``vendors[i % len]``).
+
+    Args:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        n_patients: how many patients (>= 0).
+        seed: dataset seed (>= 0).
+        vendors: vendor names the patients cycle through; None means all of the modality's
+            vendors in order (``MRI_VENDORS`` or ``ECHO_VENDORS``).
+        first_index: index of the first patient (to generate disjoint batches).
+
+    Returns:
+        One :class:`PhantomPatient` each, in index order.
+
+    Raises:
+        ValueError: unknown dataset or vendor, negative count, index or seed.
+    """
+    if dataset not in PHANTOM_DATASETS:
+        raise ValueError(f"unknown phantom dataset {dataset!r}; choose one of {PHANTOM_DATASETS}")
+    table = MRI_VENDORS if dataset == "phantom-mri" else ECHO_VENDORS
+    if isinstance(vendors, str):
+        vendors = (vendors,)
+    vendors = tuple(table) if vendors is None else tuple(vendors)
+    if not vendors:
+        raise ValueError(f"{dataset}: vendors is empty; give at least one of {sorted(table)} (or None for all)")
+    for name in vendors:
+        _vendor(name, table, dataset)
+    if int(n_patients) < 0:
+        raise ValueError(f"n_patients must be >= 0, got {n_patients}")
+    _check_args(first_index, seed)
+    return [PhantomPatient(dataset, i, int(seed), vendors[i % len(vendors)])
+            for i in range(int(first_index), int(first_index) + int(n_patients))]
+
+
+def read_phantom_patient(patient: PhantomPatient) -> list[Case]:
+    """Draw one phantom patient (:func:`phantom_mri_patient` or :func:`phantom_echo_patient`).
+
+    Args:
+        patient: which patient.
+
+    Returns:
+        Its Cases.
+    """
+    make = phantom_mri_patient if patient.dataset == "phantom-mri" else phantom_echo_patient
+    return make(patient.index, seed=patient.seed, vendor=patient.vendor)
 
 
 def phantom_cases(dataset: str, n_patients: int, *, seed: int = 0, vendors: tuple[str, ...] | None = None,
@@ -1311,23 +1428,66 @@ def phantom_cases(dataset: str, n_patients: int, *, seed: int = 0, vendors: tupl
     Raises:
         ValueError: unknown dataset or vendor, negative count, index or seed.
     """
-    if dataset == "phantom-mri":
-        make, table = phantom_mri_patient, MRI_VENDORS
-    elif dataset == "phantom-echo":
-        make, table = phantom_echo_patient, ECHO_VENDORS
-    else:
-        raise ValueError(f"unknown phantom dataset {dataset!r}; choose one of {PHANTOM_DATASETS}")
-    if isinstance(vendors, str):
-        vendors = (vendors,)
-    vendors = tuple(table) if vendors is None else tuple(vendors)
-    if not vendors:
-        raise ValueError(f"{dataset}: vendors is empty; give at least one of {sorted(table)} (or None for all)")
-    for name in vendors:
-        _vendor(name, table, dataset)
-    if int(n_patients) < 0:
-        raise ValueError(f"n_patients must be >= 0, got {n_patients}")
-    _check_args(first_index, seed)
-    cases: list[Case] = []
-    for i in range(int(first_index), int(first_index) + int(n_patients)):
-        cases += make(i, seed=seed, vendor=vendors[i % len(vendors)])
-    return cases
+    patients = phantom_patients(dataset, n_patients, seed=seed, vendors=vendors, first_index=first_index)
+    return [case for patient in patients for case in read_phantom_patient(patient)]
+
+
+def list_phantom_patients(dataset: str, source: PhantomSet, *, split: str | None = None) -> list[PhantomPatient]:
+    """The patients of a :class:`PhantomSet` (a phantom dataset's ``list_patients``).
+
+    Args:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        source: which patients.
+        split: None (phantoms have no official split).
+
+    Returns:
+        The patients, as :func:`phantom_patients` lists them.
+
+    Raises:
+        DataError: ``source`` is a folder or another dataset's set (a phantom is generated).
+    """
+    if not isinstance(source, PhantomSet) or source.dataset != dataset:
+        raise DataError(f"{source}: {dataset} is generated, not read from a folder; "
+                        "load it with load_cases(n_patients=...), or give a PhantomSet of it")
+    if split is not None:
+        raise ValueError(f"{dataset} has no official split; pass split=None")
+    return phantom_patients(dataset, source.n_patients, seed=source.seed, vendors=source.vendors,
+                            first_index=source.first_index)
+
+
+def phantom_example(dataset: str, out_dir: str | Path | None = None, *, n_patients: int = 2, seed: int = 0,
+                    layout: str | None = None) -> PhantomSet:
+    """A phantom dataset's ``write_example``: it writes nothing, a phantom is generated.
+
+    Args:
+        dataset: ``"phantom-mri"`` or ``"phantom-echo"``.
+        out_dir: unused (the registry's ``write_example`` signature).
+        n_patients: how many patients.
+        seed: dataset seed.
+        layout: None (a phantom has no layout on disk).
+
+    Returns:
+        The :class:`PhantomSet` of those patients.
+    """
+    if layout is not None:
+        raise ValueError(f"{dataset} is generated and has no layout on disk; pass layout=None")
+    return PhantomSet(dataset, n_patients, seed=seed)
+
+
+DATASETS = tuple(
+    DatasetSpec(
+        name=name,
+        modality=modality,
+        structures=tuple(structure_names(modality)),
+        label_map=IDENTITY_LABEL_MAP,
+        list_patients=partial(list_phantom_patients, name),
+        read_patient=read_phantom_patient,
+        load=partial(phantom_cases, name),
+        write_example=partial(phantom_example, name),
+        needs_folder=False,
+        order=order,
+        description="built in, generated on the fly, deterministic per seed",
+    )
+    for order, (name, modality) in enumerate(zip(PHANTOM_DATASETS, ("mri", "echo")))
+)
+"""The datasets this module generates (found by :mod:`cardigan_utils.data.registry`)."""
