@@ -1,27 +1,38 @@
-"""The data layer: readers of the official layouts, the built-in phantoms, slices and the cache.
+"""The data layer: the dataset registry, its readers, the built-in phantoms, slices and the cache.
 
-Every reader returns :class:`~cardigan_utils.data.case.Case` records in the kit's label
-convention (see ``case.py``). :func:`load_cases` is the one entry point the notebooks use.
+Every dataset is declared by its reader module as a :class:`~cardigan_utils.data.registry.DatasetSpec`
+(name, modality, the structures it labels, its label map, how to list, read and verify it) and found
+by the registry (:mod:`cardigan_utils.data.registry`, which also says how to add a dataset).
+Everything that takes a dataset name looks it up there: :func:`get_dataset`, :func:`dataset_names`,
+:func:`dataset_dir`. Every reader returns :class:`~cardigan_utils.data.case.Case` records in the
+kit's label convention (:mod:`cardigan_utils.labels`). :func:`load_cases` is the one entry point
+the notebooks use.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Sequence
 
-from ..config import DATASETS, dataset_dir
 from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache, load_run_cache
 from .case import LABELS, Case, DataError
+from .registry import DatasetSpec, choose_patients, dataset_dir, dataset_names, dataset_specs, get_dataset
 
 __all__ = [
     "Case",
     "DataError",
+    "DatasetSpec",
     "LABELS",
     "SliceCache",
     "SliceDataset",
     "build_cache",
     "choose_patients",
     "cache_dir",
+    "dataset_dir",
+    "dataset_names",
+    "dataset_specs",
+    "get_dataset",
     "load_cache",
     "load_run_cache",
     "load_cases",
@@ -44,10 +55,12 @@ def load_cases(
     """Load a dataset as Cases.
 
     Args:
-        dataset: ``"phantom-mri"``, ``"phantom-echo"``, ``"acdc"`` or ``"camus"``.
+        dataset: a registered name (:func:`dataset_names`: ``"phantom-mri"``, ``"phantom-echo"``,
+            ``"acdc"``, ``"camus"``, ...); an unknown one raises a ValueError listing them.
         data_dir: folder of a real dataset (else its environment variable, see README).
-        n_patients: phantoms: how many to generate (required); real data: keep the first n.
-        seed: phantom seed.
+        n_patients: phantoms: how many to generate (required); real data: how many patients, a
+            seeded selection spread over the groups (:func:`choose_patients`), None for all.
+        seed: phantom seed; real data: which selection.
         split: real data: the official split to read (``"training"`` ...), None for all.
         vendors: phantoms: the simulated scanners the patients cycle through (None: all of them);
             keeping one out gives an unseen scanner to test on.
@@ -58,51 +71,13 @@ def load_cases(
     Returns:
         A list of Cases.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if dataset.startswith("phantom"):
-        from .phantom import phantom_cases
-
+    spec = get_dataset(dataset)
+    if not spec.needs_folder:
         if not n_patients:
-            raise ValueError("phantom datasets need n_patients (the profile gives one)")
-        return phantom_cases(dataset, n_patients, seed=seed, vendors=vendors, first_index=first_index)
+            raise ValueError(f"{dataset}: generated datasets need n_patients (the profile gives one)")
+        return spec.load(n_patients=n_patients, seed=seed, vendors=vendors, first_index=first_index)
     root = dataset_dir(dataset, data_dir)
-    if dataset == "acdc":
-        from .acdc import list_acdc_patients, read_acdc, read_cfg
-
-        dirs = list_acdc_patients(root, split=split)
-        groups = {d.name: str(read_cfg(d / "Info.cfg").get("Group", "")) if (d / "Info.cfg").exists() else "" for d in dirs}
-        ids = choose_patients(groups, n_patients, seed=seed)
-        return read_acdc(root, split=split, patients=ids, progress=progress)
-    from .camus import list_camus_patients, read_camus
-
-    ids = choose_patients({p.name: "" for p in list_camus_patients(root, split=split)}, n_patients, seed=seed)
-    # the legacy public testing set has no ground truth: skip those images (read_camus warns)
-    return read_camus(root, split=split, patients=ids, require_labels=False)
-
-
-def choose_patients(groups: dict[str, str], n: int | None, *, seed: int = 0) -> list[str]:
-    """A seeded subset of ``n`` patients, spread evenly over the groups, in sorted order.
-
-    Real datasets are often ordered by pathology (ACDC numbers its groups in blocks of 20), so
-    "the first n" would be one group only.
-
-    Args:
-        groups: ``{patient_id: group}``.
-        n: how many (None or >= all: every patient).
-        seed: which subset.
-
-    Returns:
-        Sorted patient ids.
-    """
-    ids = sorted(groups)
-    if n is None or n >= len(ids):
-        return ids
-    from .cache import split_patients
-
-    # split_patients deals strata out evenly: its "test" share of size n is a stratified sample.
-    share = split_patients(ids, val_fraction=0.0, test_fraction=n / len(ids), seed=seed, strata=groups)
-    return sorted(p for p, s in share.items() if s == "test")
+    return spec.load(root, n_patients=n_patients, seed=seed, split=split, progress=progress)
 
 
 def prepare_cache(
@@ -143,21 +118,26 @@ def prepare_cache(
 def reference_cases(modality: str, *, n_patients: int = 1, data_dir: str | os.PathLike | None = None) -> list[Case]:
     """A few real Cases to compare with, when the real dataset of ``modality`` can be read.
 
+    The real dataset is the first registered one of that modality (:func:`dataset_names` order):
+    ACDC for ``"mri"`` (CARDIGAN_ACDC_DIR), CAMUS for ``"echo"`` (CARDIGAN_CAMUS_DIR).
+
     Args:
-        modality: ``"mri"`` (ACDC, from CARDIGAN_ACDC_DIR) or ``"echo"`` (CAMUS, CARDIGAN_CAMUS_DIR).
+        modality: ``"mri"`` or ``"echo"``.
         n_patients: how many patients.
         data_dir: the dataset's folder (else its environment variable).
 
     Returns:
         The Cases, or an empty list (with a warning if the folder is set but unreadable).
     """
-    import warnings
-
-    dataset = {"mri": "acdc", "echo": "camus"}[modality]
+    if modality not in LABELS:
+        raise ValueError(f"modality must be one of {tuple(LABELS)}, not {modality!r}")
+    spec = next((s for s in dataset_specs() if s.needs_folder and s.modality == modality), None)
+    if spec is None:
+        return []
     try:
-        return load_cases(dataset, data_dir=data_dir, n_patients=n_patients, progress=False)
+        return load_cases(spec.name, data_dir=data_dir, n_patients=n_patients, progress=False)
     except FileNotFoundError:
         return []
     except DataError as err:
-        warnings.warn(f"no real {dataset} reference: {err}", stacklevel=2)
+        warnings.warn(f"no real {spec.name} reference: {err}", stacklevel=2)
         return []

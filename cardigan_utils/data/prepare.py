@@ -2,6 +2,8 @@
 
 Used by ``data_scripts/prepare_acdc.py`` and ``prepare_camus.py``. Archives (.zip, .tar, .tar.gz)
 are checked against a SHA-256 when one is given and never write outside their target folder.
+Datasets are looked up in the registry (:mod:`cardigan_utils.data.registry`): any registered
+dataset read from a folder can be prepared, and an unknown name is the registry's error.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import hashlib
 import shutil
 import tarfile
 import tempfile
-import warnings
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .case import Case, DataError
+from .cache import build_cache, cache_dir
+from .case import DataError
+from .registry import DatasetSpec, LayoutReport, dataset_specs, get_dataset
+
+__all__ = ["LayoutReport", "extract_archive", "find_dataset_root", "prepare_dataset", "sha256sum", "verify_dataset"]
 
 
 def sha256sum(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -104,28 +108,13 @@ def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | No
     return target
 
 
-@dataclass
-class LayoutReport:
-    """What :func:`verify_dataset` found.
-
-    Attributes:
-        cases: the Cases that read cleanly.
-        problems: ``(patient folder, message)`` for every patient that did not.
-    """
-
-    cases: list[Case] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)
-    skipped_unlabelled: int = 0
-
-    def summary(self) -> str:
-        """A few lines for a person: counts, then one line per problem."""
-        patients = len({c.patient_id for c in self.cases})
-        lines = [f"{patients} patients read ({len(self.cases)} cases), {len(self.problems)} with problems"]
-        if self.skipped_unlabelled:
-            lines.append(f"  ({self.skipped_unlabelled} patients with images but no ground truth skipped, "
-                         "e.g. the legacy CAMUS testing set)")
-        lines += [f"  {p}: {m}" for p, m in self.problems]
-        return "\n".join(lines)
+def _folder_dataset(dataset: str, folder: str | Path) -> DatasetSpec:
+    """The spec of ``dataset``, which must be one read from a folder."""
+    spec = get_dataset(dataset)
+    if not spec.needs_folder:
+        real = tuple(s.name for s in dataset_specs() if s.needs_folder)
+        raise DataError(f"{folder}: {dataset} is generated, it has no download to prepare; choose one of {real}")
+    return spec
 
 
 def find_dataset_root(folder: str | Path, dataset: str) -> Path:
@@ -133,23 +122,21 @@ def find_dataset_root(folder: str | Path, dataset: str) -> Path:
 
     Args:
         folder: where the download was unpacked.
-        dataset: ``"acdc"`` or ``"camus"``.
+        dataset: a registered dataset read from a folder (``"acdc"``, ``"camus"``, ...).
 
     Returns:
         The first folder (breadth first, at most 3 levels) the reader recognises.
 
     Raises:
-        DataError: none found.
+        ValueError: an unknown dataset (the message lists the registered ones).
+        DataError: none found, or a generated dataset.
     """
-    from .acdc import list_acdc_patients
-    from .camus import list_camus_patients
-
-    lister = list_acdc_patients if dataset == "acdc" else list_camus_patients
+    spec = _folder_dataset(dataset, folder)
     level = [Path(folder)]
     for _ in range(4):
         for candidate in level:
             try:
-                if lister(candidate):
+                if spec.list_patients(candidate):
                     return candidate
             except DataError:
                 pass
@@ -162,35 +149,17 @@ def verify_dataset(root: str | Path, dataset: str, *, split: str | None = None) 
 
     Args:
         root: the dataset root.
-        dataset: ``"acdc"`` or ``"camus"``.
+        dataset: a registered dataset (``"acdc"``, ``"camus"``, ...).
         split: official split to read, None for all.
 
     Returns:
-        A :class:`LayoutReport`.
+        A :class:`LayoutReport` (:meth:`DatasetSpec.verify <cardigan_utils.data.registry.DatasetSpec.verify>`).
+
+    Raises:
+        ValueError: an unknown dataset (the message lists the registered ones).
+        DataError: ``root`` is not in the dataset's layout (one line naming it).
     """
-    from ..config import progress
-    from .acdc import list_acdc_patients, read_acdc_patient
-    from .camus import list_camus_patients, read_camus_patient
-
-    if dataset == "acdc":
-        dirs, read = list_acdc_patients(root, split=split), read_acdc_patient
-    elif dataset == "camus":
-        dirs = list_camus_patients(root, split=split)
-
-        def read(d):  # the legacy public testing set has no ground truth: skipped, counted below
-            return read_camus_patient(d, require_labels=False)
-    else:
-        raise ValueError(f"dataset must be 'acdc' or 'camus', not {dataset!r}")
-    report = LayoutReport()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for d in progress(dirs, desc=f"verify {dataset}"):
-            try:
-                report.cases += read(d)
-            except DataError as err:
-                report.problems.append((d.name, str(err)))
-    report.skipped_unlabelled = sum("without ground truth" in str(w.message) for w in caught)
-    return report
+    return get_dataset(dataset).verify(root, split=split)
 
 
 def prepare_dataset(
@@ -208,7 +177,7 @@ def prepare_dataset(
 
     Args:
         source: the archive or the unpacked folder.
-        dataset: ``"acdc"`` or ``"camus"``.
+        dataset: a registered dataset read from a folder (``"acdc"``, ``"camus"``, ...).
         run_dir: run directory that receives the cache.
         image_size: slice side.
         sha256: expected archive checksum.
@@ -218,18 +187,21 @@ def prepare_dataset(
 
     Returns:
         ``(report, cache)``; the cache holds the patients that read cleanly.
-    """
-    from .cache import build_cache, cache_dir
 
+    Raises:
+        ValueError: an unknown dataset, before anything is unpacked.
+        DataError: a generated dataset, a damaged archive, no layout found, no patient readable.
+    """
+    spec = _folder_dataset(dataset, source)
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder; give the downloaded archive or the unpacked folder")
     if source.is_file():
         stem = source.name.split(".")[0]
         source = extract_archive(source, unpack_to or source.parent / stem, sha256=sha256)
-    root = find_dataset_root(source, dataset)
-    report = verify_dataset(root, dataset, split=split)
+    root = find_dataset_root(source, spec.name)
+    report = spec.verify(root, split=split)
     if not report.cases:
         raise DataError(f"{root}: no patient could be read:\n{report.summary()}")
-    cache = build_cache(report.cases, cache_dir(run_dir, dataset, image_size), image_size=image_size, seed=seed, overwrite=True)
+    cache = build_cache(report.cases, cache_dir(run_dir, spec.name, image_size), image_size=image_size, seed=seed, overwrite=True)
     return report, cache
