@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cardigan_utils.config import get_device  # noqa: E402
-from cardigan_utils.networks.spade import SPADEGenerator, one_hot  # noqa: E402
+from cardigan_utils.labels import one_hot  # noqa: E402
+from cardigan_utils.networks.spade import SPADEGenerator  # noqa: E402
 from cardigan_utils.networks.vae import ShapeVAE  # noqa: E402
 from spade_throughput import MonaiGenerator  # noqa: E402
 

@@ -42,7 +42,7 @@ def visible_result(run_dir: Path, notebook: str) -> dict:
     Returns:
         A few headline numbers (empty when the notebook wrote no metrics).
     """
-    from cardigan_utils.metrics import read_metrics
+    from cardigan_utils.runs import read_metrics
 
     try:
         m = read_metrics(run_dir, notebook)
@@ -60,7 +60,7 @@ def visible_result(run_dir: Path, notebook: str) -> dict:
 
 def main(argv=None) -> dict:
     from cardigan_utils.config import PROFILES
-    from cardigan_utils.runner import run_sequence
+    from cardigan_utils.notebook import run_sequence
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="lab", choices=sorted(PROFILES))

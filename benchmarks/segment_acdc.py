@@ -27,10 +27,10 @@ def main(argv=None) -> int:
 
     from _common import dataset_parser, prepare
     from cardigan_utils.augment import augment_batch
-    from cardigan_utils.config import dataset_dir
+    from cardigan_utils.data import dataset_dir
     from cardigan_utils.metrics import segmentation_scores
-    from cardigan_utils.segment import evaluate_folders, segment_folder
-    from cardigan_utils.train import data_config, load_segmenter, predict, train_segmenter
+    from cardigan_utils.segmentation import (data_config, evaluate_folders, load_segmenter, predict, segment_folder,
+                                             train_segmenter)
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/segment_acdc")
     p.add_argument("--max-epochs", type=int, default=10)

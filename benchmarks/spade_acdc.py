@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     import torch
 
     from _common import dataset_parser, prepare
-    from cardigan_utils.train import load_spade, render, train_spade
+    from cardigan_utils.images import load_spade, train_spade
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/spade_acdc")
     p.add_argument("--max-epochs", type=int, default=20)
@@ -41,12 +41,12 @@ def main(argv=None) -> int:
     from cardigan_utils import viz
     from cardigan_utils.metrics import intensity_distances
 
-    generator, _, _ = load_spade(f"{args.run_dir}/spade.pt", device=device)
+    generator = load_spade(f"{args.run_dir}/spade.pt", device=device)
     test = cache.indices("test")
     labels = np.ascontiguousarray(cache.labels[test])
     real = np.ascontiguousarray(cache.images[test])
     torch.manual_seed(args.seed)
-    fake = render(generator, torch.from_numpy(labels))
+    fake = generator.render(torch.from_numpy(labels))  # style codes from the global generator, seeded above
     names = ["RV", "MYO", "LV"] if cache.manifest["modality"] == "mri" else ["LV", "MYO", "LA"]
     names = ["background", *names]
     dist = intensity_distances(real, fake, labels, names=names)

@@ -27,8 +27,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cardigan_utils.config import get_device  # noqa: E402
-from cardigan_utils.networks.spade import one_hot  # noqa: E402
-from cardigan_utils.train import build_spade, spade_step  # noqa: E402
+from cardigan_utils.images import build_spade, spade_step  # noqa: E402
+from cardigan_utils.labels import one_hot  # noqa: E402
 
 REFERENCE_IMG_S = 71.9
 """NVlabs SPADE trainer at the reference config on an H100, measured by the issue's author."""

@@ -25,9 +25,11 @@ import time
 
 def main(argv=None) -> int:
     from _common import dataset_parser, prepare
-    from cardigan_utils import generate, study
+    from cardigan_utils import study
     from cardigan_utils.data import cache_dir
-    from cardigan_utils.train import load_spade, load_vae
+    from cardigan_utils.images import load_spade
+    from cardigan_utils.shapes import load_vae
+    from cardigan_utils.synthetic import generate_dataset, to_cache
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/study_acdc")
     p.add_argument("--vae", default=None, help="VAE checkpoint (default: <run-dir>/vae.pt)")
@@ -47,13 +49,13 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     vae = load_vae(args.vae or f"{args.run_dir}/vae.pt", device=device)
-    generator, _, _ = load_spade(args.spade or f"{args.run_dir}/spade.pt", device=device)
+    generator = load_spade(args.spade or f"{args.run_dir}/spade.pt", device=device)
     set_dir = f"{args.run_dir}/synthetic/{args.dataset}_{args.image_size}"
-    generate.generate_dataset(vae, generator, out_dir=set_dir, n=args.n_synthetic, shard_size=500, seed=args.seed,
-                              modality=modality, spacing_mm=float(cache.slices.spacing_mm.median()), filter_plausible=True,
-                              progress_bar=False)
-    synthetic = generate.to_cache(set_dir, cache_dir(args.run_dir, f"synthetic-{args.dataset}", args.image_size),
-                                  dataset=f"synthetic-{args.dataset}", overwrite=True)
+    generate_dataset(vae, generator, out_dir=set_dir, n=args.n_synthetic, shard_size=500, seed=args.seed,
+                     modality=modality, spacing_mm=float(cache.slices.spacing_mm.median()), filter_plausible=True,
+                     progress_bar=False)
+    synthetic = to_cache(set_dir, cache_dir(args.run_dir, f"synthetic-{args.dataset}", args.image_size),
+                         dataset=f"synthetic-{args.dataset}", overwrite=True)
     generate_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

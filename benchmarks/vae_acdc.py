@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     import torch
 
     from _common import dataset_parser, prepare
-    from cardigan_utils.train import evaluate_vae, load_vae, train_vae
+    from cardigan_utils.shapes import evaluate_vae, load_vae, train_vae
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/vae_acdc")
     p.add_argument("--max-epochs", type=int, default=100)
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         "sample_s": round(sample_s, 2),
     }
     try:
-        from cardigan_utils.metrics import plausibility_report, plausibility_summary, postprocess_masks
+        from cardigan_utils.shapes import plausibility_report, plausibility_summary, postprocess_masks
 
         modality = cache.manifest["modality"]
 

@@ -43,10 +43,10 @@ def smoke_run(tmp_path_factory):
 
     Shared by the notebook tests and the lab tests, which run student copies in a copy of it.
     """
-    from cardigan_utils import runner
+    from cardigan_utils import notebook
 
     run_dir = tmp_path_factory.mktemp("smoke_mri")
-    done = runner.run_sequence(run_dir, profile="smoke", dataset="phantom-mri", log=lambda line: None)
+    done = notebook.run_sequence(run_dir, profile="smoke", dataset="phantom-mri", log=lambda line: None)
     return run_dir, done
 
 

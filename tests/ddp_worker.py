@@ -15,7 +15,10 @@ import torch
 
 
 def main(cache_path: str, out: str) -> None:
-    from cardigan_utils import distributed, train
+    from cardigan_utils import distributed
+    from cardigan_utils.images import train_spade
+    from cardigan_utils.segmentation import train_segmenter
+    from cardigan_utils.shapes import train_vae
     from cardigan_utils.data import load_cache
 
     torch.set_num_threads(1)
@@ -41,16 +44,16 @@ def main(cache_path: str, out: str) -> None:
         held.clear()
 
     vae = dict(latent_dim=8, channels=[4, 8, 8, 8], batch_size=8, **common)
-    save("vae", ["vae"], train.train_vae(cache, run_dir=out / "vae", max_epochs=1, **vae))
-    save("vae_resumed", ["vae"], train.train_vae(cache, run_dir=out / "vae", max_epochs=2, **vae))
+    save("vae", ["vae"], train_vae(cache, run_dir=out / "vae", max_epochs=1, **vae))
+    save("vae_resumed", ["vae"], train_vae(cache, run_dir=out / "vae", max_epochs=2, **vae))
     save("spade", ["generator", "discriminator", "encoder"],
-         train.train_spade(cache, run_dir=out / "spade", ngf=4, hidden_channels=8, ndf=8, z_dim=8, max_epochs=1,
-                           batch_size=4, amp=False, **common))
+         train_spade(cache, run_dir=out / "spade", ngf=4, hidden_channels=8, ndf=8, z_dim=8, max_epochs=1,
+                     batch_size=4, amp=False, **common))
     tr, va = cache.indices("train"), cache.indices("val")
     save("segmenter", ["unet"],
-         train.train_segmenter([(cache.images[tr], cache.labels[tr])], val=(np.asarray(cache.images[va]), np.asarray(cache.labels[va])),
-                               run_dir=out / "segmenter", channels=(4, 8, 16), num_res_units=1, max_epochs=2, batch_size=4,
-                               steps_per_epoch=3, amp=False, **common))
+         train_segmenter([(cache.images[tr], cache.labels[tr])], val=(np.asarray(cache.images[va]), np.asarray(cache.labels[va])),
+                         run_dir=out / "segmenter", channels=(4, 8, 16), num_res_units=1, max_epochs=2, batch_size=4,
+                         steps_per_epoch=3, amp=False, **common))
     distributed.close(ctx)
 
 

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from cardigan_utils import config
+from cardigan_utils.data import dataset_dir
 
 
 def test_profiles_have_the_shared_names():
@@ -42,13 +45,13 @@ def test_get_device_defaults_and_forcing():
 
 
 def test_dataset_dir_prefers_argument_then_env(monkeypatch, tmp_path):
-    assert config.dataset_dir("phantom-mri") is None
+    assert dataset_dir("phantom-mri") is None
     monkeypatch.setenv("CARDIGAN_ACDC_DIR", str(tmp_path))
-    assert config.dataset_dir("acdc") == tmp_path
-    assert config.dataset_dir("acdc", "/x") == config.Path("/x")
+    assert dataset_dir("acdc") == tmp_path
+    assert dataset_dir("acdc", "/x") == Path("/x")
     monkeypatch.delenv("CARDIGAN_ACDC_DIR")
     with pytest.raises(FileNotFoundError, match="CARDIGAN_ACDC_DIR"):
-        config.dataset_dir("acdc")
+        dataset_dir("acdc")
 
 
 def test_progress_switch(monkeypatch):

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from cardigan_utils import metrics
+from cardigan_utils import metrics, runs
 from cardigan_utils.data import choose_patients, load_cases, prepare_cache, reference_cases
 from cardigan_utils.data.acdc import read_acdc
 from cardigan_utils.data.camus import read_camus
@@ -55,11 +55,11 @@ def test_prepare_cache_and_metrics_round_trip(tmp_path):
     assert m["n_patients"] == 4 and m["n_cases"] == 8
     assert sum(m["class_fraction"].values()) == pytest.approx(1.0)
     assert m["lv_ed_mean"] > m["lv_es_mean"]
-    path = metrics.write_metrics(tmp_path, "01_datasets", m)
+    path = runs.write_metrics(tmp_path, "01_datasets", m)
     assert path == tmp_path / "01_datasets" / "metrics.json"
-    assert metrics.read_metrics(tmp_path, "01_datasets") == json.loads(json.dumps(m))
+    assert runs.read_metrics(tmp_path, "01_datasets") == json.loads(json.dumps(m))
     with pytest.raises(FileNotFoundError, match="run notebooks/02_shape_vae.ipynb first"):
-        metrics.read_metrics(tmp_path, "02_shape_vae")
+        runs.read_metrics(tmp_path, "02_shape_vae")
 
 
 def _same(a, b):
@@ -96,5 +96,5 @@ def test_phantom_written_in_official_layouts_reads_back(tmp_path, modality, layo
 
 
 def test_write_metrics_writes_strict_json(tmp_path):
-    path = metrics.write_metrics(tmp_path, "05_segmentation", {"ci": [float("nan"), 0.1], "d": {"x": float("inf")}})
+    path = runs.write_metrics(tmp_path, "05_segmentation", {"ci": [float("nan"), 0.1], "d": {"x": float("inf")}})
     assert json.loads(path.read_text()) == {"ci": [None, 0.1], "d": {"x": None}}

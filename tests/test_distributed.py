@@ -96,23 +96,51 @@ def _notebook_defaults(name):
     return values
 
 
+def _profile_params_keywords(name, stage):
+    """The keywords a notebook passes by name to ``config.profile_params(..., stage=stage)``: ``{kw: variable}``."""
+    import ast
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / name).read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue  # IPython magics
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "profile_params"
+                    and any(k.arg == "stage" and isinstance(k.value, ast.Constant) and k.value.value == stage
+                            for k in node.keywords)):
+                return {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
+    raise AssertionError(f"{name} never calls profile_params(..., stage={stage!r})")
+
+
 def test_train_command_takes_the_notebooks_parameters():
-    from cardigan_utils import train_cli
+    from cardigan_utils import cli
     from cardigan_utils.config import PROFILES
 
+    # what the notebooks' parameters cells used to set themselves (the old NOTEBOOK_DEFAULTS)
+    formerly_in_the_cells = {"vae": {"latent_dim", "beta"}, "spade": {"fm_weight", "compile"}}
     for kind, notebook in (("vae", "02_shape_vae.ipynb"), ("spade", "03_spade_gan.ipynb")):
         cell = _notebook_defaults(notebook)
-        assert all(cell[k] == v for k, v in train_cli.NOTEBOOK_DEFAULTS[kind].items()), (kind, cell)
-    kw = train_cli.train_parameters("spade", profile="smoke", overrides={"max_epochs": 3})
+        shared = set(cli.train_parameters(kind, profile="smoke")) & set(cell)
+        assert formerly_in_the_cells[kind] <= shared, (kind, shared)
+        # None in the cell: the notebook takes the value from the profile_params the command uses
+        assert all(cell[k] is None for k in shared), (kind, {k: cell[k] for k in shared})
+        passed = _profile_params_keywords(notebook, stage=kind)
+        assert all(passed.get(k) == k for k in shared), (kind, passed)
+    kw = cli.train_parameters("spade", profile="smoke", overrides={"max_epochs": 3})
     assert kw["ngf"] == PROFILES["smoke"]["spade"]["ngf"] and kw["max_epochs"] == 3 and kw["fm_weight"] == 10.0
     with pytest.raises(ValueError, match="takes no \\['latent_dim'\\]"):
-        train_cli.train_parameters("segmenter", profile="smoke", overrides={"latent_dim": 4})
+        cli.train_parameters("segmenter", profile="smoke", overrides={"latent_dim": 4})
 
 
 def test_train_command_without_a_cache_says_which_notebook_writes_it(tmp_path, capsys):
-    from cardigan_utils import runner
+    from cardigan_utils import cli
 
-    assert runner.main(["train", "vae", "--run-dir", str(tmp_path), "--profile", "smoke"]) == 1
+    assert cli.main(["train", "vae", "--run-dir", str(tmp_path), "--profile", "smoke"]) == 1
     assert "run notebook 01 first" in capsys.readouterr().err
 
 
@@ -124,7 +152,7 @@ def test_train_command_under_torchrun_trains_and_resumes(tmp_path, capsys):
 
     def torchrun(*args):
         done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                               "-m", "cardigan_utils.runner", *args, "--run-dir", str(run_dir), "--profile", "smoke",
+                               "-m", "cardigan_utils.cli", *args, "--run-dir", str(run_dir), "--profile", "smoke",
                                "--device", "cpu"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         return done.stdout
@@ -141,30 +169,31 @@ def test_train_command_under_torchrun_trains_and_resumes(tmp_path, capsys):
     # generation: the two processes write disjoint shards; the set is the one a single process makes
     said = torchrun("generate", "-p", "n_synthetic", "30", "-p", "shard_size", "10", "-p", "filter_plausible", "false")
     assert "30 pairs in 3 shard(s) by 2 process(es)" in said
-    from cardigan_utils import generate
+    from cardigan_utils import synthetic
     from cardigan_utils.data import cache_dir, load_cache
-    from cardigan_utils.train import load_spade, load_vae
+    from cardigan_utils.images import load_spade
+    from cardigan_utils.shapes import load_vae
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each torchrun process
     try:
-        alone = generate.generate_dataset(load_vae(run_dir / "vae.pt", device="cpu"),
-                                          load_spade(run_dir / "spade.pt", device="cpu")[0], out_dir=tmp_path / "alone",
-                                          n=30, shard_size=10, modality="mri", filter_plausible=False, progress_bar=False,
-                                          spacing_mm=float(load_cache(cache_dir(run_dir, "phantom-mri", 64)).slices["spacing_mm"].median()))
+        alone = synthetic.generate_dataset(load_vae(run_dir / "vae.pt", device="cpu"),
+                                           load_spade(run_dir / "spade.pt", device="cpu"), out_dir=tmp_path / "alone",
+                                           n=30, shard_size=10, modality="mri", filter_plausible=False, progress_bar=False,
+                                           spacing_mm=float(load_cache(cache_dir(run_dir, "phantom-mri", 64)).slices["spacing_mm"].median()))
     finally:
         torch.set_num_threads(threads)
     shared = run_dir / "synthetic" / "phantom-mri_64"
-    assert generate.read_manifest(shared)["processes"] == 2
+    assert synthetic.read_manifest(shared)["processes"] == 2
     for k in range(3):
         a, b = np.load(alone / f"shard_{k:05d}.npz"), np.load(shared / f"shard_{k:05d}.npz")
         assert np.array_equal(a["labels"], b["labels"]) and np.allclose(a["images"], b["images"], atol=1e-2), k
     assert len(load_cache(cache_dir(run_dir, "synthetic-phantom-mri", 64))) == 30  # notebook 05 can use it
 
     # another size of set in the same place: refused in words, made with --overwrite
-    from cardigan_utils import runner
+    from cardigan_utils import cli
 
     again = ["generate", "--run-dir", str(run_dir), "--profile", "smoke", "--device", "cpu",
              "-p", "n_synthetic", "20", "-p", "shard_size", "10", "-p", "filter_plausible", "false"]
-    assert runner.main(again) == 1 and "holds a set generated with" in capsys.readouterr().err
-    assert runner.main([*again, "--overwrite"]) == 0 and generate.read_manifest(shared)["n"] == 20
+    assert cli.main(again) == 1 and "holds a set generated with" in capsys.readouterr().err
+    assert cli.main([*again, "--overwrite"]) == 0 and synthetic.read_manifest(shared)["n"] == 20

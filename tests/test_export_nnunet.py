@@ -208,7 +208,7 @@ def test_resume_after_an_interrupted_case(tmp_path):
 def test_a_crash_leaves_the_label_unwritten_and_a_rerun_completes(tmp_path, monkeypatch):
     """The label is written last, through a temporary name: a crash while writing it leaves an image
     without label (not a complete case) and a temporary file, both cleaned up by the rerun."""
-    import cardigan_utils.data.export as export
+    import cardigan_utils.runs as runs  # data.export writes through runs.atomic_path
 
     images, labels = _data(n=3)
     out = tmp_path / "Dataset508_Crash"
@@ -219,10 +219,10 @@ def test_a_crash_leaves_the_label_unwritten_and_a_rerun_completes(tmp_path, monk
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(export.os, "replace", crash_on_label_of_case_1)
+    monkeypatch.setattr(runs.os, "replace", crash_on_label_of_case_1)
     with pytest.raises(KeyboardInterrupt):
         write_nnunet_cases(out, images, labels, start_index=0, spacing=SPACING)
-    monkeypatch.setattr(export.os, "replace", real_replace)
+    monkeypatch.setattr(runs.os, "replace", real_replace)
     assert sorted(p.name for p in (out / "imagesTr").iterdir()) == ["synth_000000_0000.nii.gz",
                                                                      "synth_000001_0000.nii.gz"]
     assert sorted(p.name for p in (out / "labelsTr").iterdir()) == ["synth_000000.nii.gz", "synth_000001.tmp.nii.gz"]

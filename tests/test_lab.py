@@ -80,7 +80,7 @@ def test_check_speaks_in_words(capsys):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from cardigan_utils.runner import NOTEBOOK_DIR
+    from cardigan_utils.notebook import NOTEBOOK_DIR
 
     out = tmp_path_factory.mktemp("lab")
     written = lab.build_lab(NOTEBOOK_DIR, out)
@@ -112,7 +112,7 @@ def test_every_notebook_with_exercises_gets_a_copy_and_a_sheet_without_solutions
 def _execute(nb, tmp_path, name, run_dir):
     import papermill as pm
 
-    from cardigan_utils.runner import NOTEBOOK_DIR
+    from cardigan_utils.notebook import NOTEBOOK_DIR
 
     path = tmp_path / name
     nbformat.write(nb, path)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cardigan_utils import runner
+from cardigan_utils import notebook
 from cardigan_utils.config import PROFILES
 
 pytestmark = pytest.mark.notebooks
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.notebooks
 
 def test_sequence_runs_every_notebook(smoke_run):
     run_dir, done = smoke_run
-    assert [d["notebook"] for d in done] == [p.name for p in runner.sequence()]
+    assert [d["notebook"] for d in done] == [p.name for p in notebook.sequence()]
     for d in done:
         executed = json.loads((run_dir / "notebooks" / d["notebook"]).read_text())
         assert executed["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
@@ -99,7 +99,7 @@ def test_05_study_table_and_metrics(smoke_run):
 
 
 def test_01_on_the_echo_phantom(tmp_path):
-    runner.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
+    notebook.run_sequence(tmp_path, profile="smoke", dataset="phantom-echo", only=["01"], log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())
     assert m["modality"] == "echo" and m["lv_ed_gt_es_fraction"] >= 0.9
     assert set(m["class_fraction"]) == {"background", "LV", "MYO", "LA"}
@@ -107,7 +107,7 @@ def test_01_on_the_echo_phantom(tmp_path):
 
 @pytest.mark.acdc
 def test_01_on_real_acdc(acdc_dir, tmp_path):
-    runner.run_sequence(tmp_path, profile="smoke", dataset="acdc", data_dir=str(acdc_dir), only=["01"],
+    notebook.run_sequence(tmp_path, profile="smoke", dataset="acdc", data_dir=str(acdc_dir), only=["01"],
                         parameters={"n_patients": 6}, log=lambda line: None)
     m = json.loads((tmp_path / "01_datasets" / "metrics.json").read_text())
     assert m["dataset"] == "acdc" and m["n_patients"] == 6 and m["lv_ed_gt_es_fraction"] == 1.0

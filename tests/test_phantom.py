@@ -21,7 +21,7 @@ from cardigan_utils.data.phantom import (
     phantom_mri_patient,
 )
 from cardigan_utils.data.slices import case_slices
-from cardigan_utils.metrics import plausibility_report
+from cardigan_utils.shapes import plausibility_report
 
 N_MRI = 6  # two patients per vendor
 N_ECHO = 12  # 48 images; also the sample of the ground-truth plausibility test

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from cardigan_utils import runner, study
+from cardigan_utils import cli, study
 from cardigan_utils.data import prepare_cache
 from conftest import interrupted_on_call
 
@@ -60,9 +60,9 @@ def test_two_shards_and_a_merge_give_the_study_run_in_one_go(filled_run_dir, tmp
     assert set(map(tuple, first[["regime", "seed"]].drop_duplicates().values)) == {("real", 0), ("real+aug+synthetic", 0)}
     with pytest.raises(ValueError, match=r"results_shard1of2\.csv \(missing"):
         study.merge_shards(sharded)
-    import cardigan_utils.train as train
+    import cardigan_utils.segmentation as segmentation
 
-    monkeypatch.setattr(train, "train_segmenter", interrupted_on_call(train.train_segmenter, 2))  # a killed job
+    monkeypatch.setattr(segmentation, "train_segmenter", interrupted_on_call(segmentation.train_segmenter, 2))  # a killed job
     with pytest.raises(KeyboardInterrupt):
         study.run_study(real, synthetic, run_dir=sharded, shard=(1, 2), **kw)
     monkeypatch.undo()
@@ -126,23 +126,23 @@ def test_cardigan_study_in_two_shards_then_merge(filled_run_dir, tmp_path, capsy
     root, _, _ = filled_run_dir
     monkeypatch.delenv("CARDIGAN_PROGRESS", raising=False)
     args = ["study", "--run-dir", str(root), "--profile", "smoke", "--regimes", "real", "real+aug+synthetic"]
-    assert runner.main([*args, "--shard", "0/2"]) == 0
+    assert cli.main([*args, "--shard", "0/2"]) == 0
     out = capsys.readouterr()
     assert "[shard 0/2] real 1 seed 0: " in out.out and "mean Dice" in out.out and "results_shard0of2.csv" in out.out
     assert "U-Net" not in out.err  # no progress bars in a batch job
-    assert runner.main([*args, "--shard", "1/2"]) == 0
+    assert cli.main([*args, "--shard", "1/2"]) == 0
     assert "[shard 1/2] real+aug+synthetic 1 seed 0: " in capsys.readouterr().out
-    assert runner.main(["study", "--run-dir", str(root), "--merge"]) == 0
+    assert cli.main(["study", "--run-dir", str(root), "--merge"]) == 0
     out = capsys.readouterr().out
     assert "% real patients" in out and "real+aug+synthetic" in out and "2 run(s) in" in out
 
     empty = tmp_path / "empty"
-    assert runner.main(["study", "--run-dir", str(empty), "--profile", "smoke"]) == 1
+    assert cli.main(["study", "--run-dir", str(empty), "--profile", "smoke"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("cardigan: no slice cache of phantom-mri at 64 px") and "01_datasets" in err
-    assert runner.main(["study", "--run-dir", str(root), "--profile", "full"]) == 1
+    assert cli.main(["study", "--run-dir", str(root), "--profile", "full"]) == 1
     assert "holds phantom-mri_64" in capsys.readouterr().err  # the profile's size is not the one built
-    assert runner.main(["study", "--run-dir", str(root), "--shard", "2/2"]) == 1
+    assert cli.main(["study", "--run-dir", str(root), "--shard", "2/2"]) == 1
     assert "numbered from 0" in capsys.readouterr().err
-    assert runner.main(["study", "--run-dir", str(empty), "--merge"]) == 1
+    assert cli.main(["study", "--run-dir", str(empty), "--merge"]) == 1
     assert "no study results" in capsys.readouterr().err

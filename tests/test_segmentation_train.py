@@ -8,7 +8,7 @@ import torch
 from cardigan_utils.data import prepare_cache
 from cardigan_utils.metrics import segmentation_scores
 from cardigan_utils.networks.unet import build_unet
-from cardigan_utils.train import load_segmenter, predict, train_segmenter
+from cardigan_utils.segmentation import load_segmenter, predict, train_segmenter
 from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from cardigan_utils import latent, viz, widgets
+from cardigan_utils import viz, widgets
 from cardigan_utils.data import prepare_cache
+from cardigan_utils.labels import label_image
 from cardigan_utils.networks.vae import ShapeVAE
+from cardigan_utils.shapes import latent
 
 
 @pytest.fixture(scope="module")
@@ -69,4 +71,4 @@ def test_vae_plots(tmp_path):
     table = pd.DataFrame({"phase": ["ED", "ES", "ED"], "slice_pos": [0.1, 0.5, 0.9], "group": ["x", "x", "x"]})
     fig = viz.latent_scatter(np.random.rand(3, 2), table)
     assert len(fig.axes) >= 2  # group is constant and left out
-    assert viz.label_image(np.array([[0, 3]])).shape == (1, 2, 3)
+    assert label_image(np.array([[0, 3]])).shape == (1, 2, 3)

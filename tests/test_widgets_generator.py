@@ -10,6 +10,7 @@ import torch
 from cardigan_utils import viz, widgets
 from cardigan_utils.config import use_bf16
 from cardigan_utils.data.cache import build_cache
+from cardigan_utils.images import SpadeRenderer
 from cardigan_utils.metrics import intensity_distances
 from cardigan_utils.networks.spade import SPADEGenerator
 from conftest import disk_case
@@ -21,6 +22,11 @@ NAMES = ["background", "RV", "MYO", "LV"]
 def cache(tmp_path):
     cases = [disk_case(pid=f"patient{i:03d}", phase=p, radius=8 if p == "ED" else 6) for i in range(6) for p in ("ED", "ES")]
     return build_cache(cases, tmp_path / "c", image_size=64, fov_mm=128.0, progress=False)
+
+
+def _renderer(network):
+    """An untrained SPADE generator behind the generator contract, as the viewer takes it."""
+    return SpadeRenderer(network, config={})
 
 
 def test_intensity_distance_is_the_shift_per_class():
@@ -64,21 +70,22 @@ def test_sample_progress_shows_chosen_epochs(tmp_path):
 
 def test_generator_viewer_follows_slider_and_style(cache):
     torch.manual_seed(0)
-    viewer = widgets.generator_viewer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval(), cache,
-                                      split="train")
+    viewer = widgets.generator_viewer(_renderer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval()),
+                                      cache, split="train")
     first = viewer.image.copy()
     assert first.shape == (64, 64) and 0 <= first.min() and first.max() <= 1
     viewer.button.click()
     assert viewer.seed == 1 and not np.allclose(viewer.image, first)
     viewer.slider.value = viewer.slider.max
     assert not np.allclose(viewer.image, first)
-    fixed = widgets.generator_viewer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8).eval(), cache, split="train")
+    fixed = widgets.generator_viewer(_renderer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8).eval()), cache,
+                                     split="train")
     assert fixed.button.disabled  # no style code: nothing to redraw
 
 def test_generator_viewer_refuses_an_empty_split(cache, monkeypatch):
     monkeypatch.setattr(cache, "indices", lambda split=None: np.array([], dtype=int))
     with pytest.raises(ValueError, match="has no 'test' slices"):
-        widgets.generator_viewer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8), cache, split="test")
+        widgets.generator_viewer(_renderer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8)), cache, split="test")
 
 
 def test_bf16_only_where_it_pays(monkeypatch):

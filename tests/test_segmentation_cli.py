@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardigan_utils import runner
+from cardigan_utils import cli
 from cardigan_utils.data import load_cases, prepare_cache
 from cardigan_utils.data.export import write_dataset
-from cardigan_utils.segment import evaluate_folders, find_images
-from cardigan_utils.train import data_config, train_segmenter
+from cardigan_utils.segmentation import data_config, evaluate_folders, find_images, train_segmenter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -46,7 +45,7 @@ def test_find_images_skips_ground_truth_and_cines(acdc_like, tmp_path):
 
 def test_segment_then_evaluate_from_the_command_line(acdc_like, model_path, tmp_path, capsys):
     out = tmp_path / "pred"
-    assert runner.main(["segment", "--model", str(model_path), "--input", str(acdc_like), "--output", str(out)]) == 0
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(acdc_like), "--output", str(out)]) == 0
     preds = sorted(out.rglob("*_gt.nii.gz"))
     assert [p.relative_to(out).parent.name for p in preds] == ["patient001"] * 2 + ["patient002"] * 2
     for pred in preds:  # same geometry as the image it segments: it overlays in any viewer
@@ -57,7 +56,7 @@ def test_segment_then_evaluate_from_the_command_line(acdc_like, model_path, tmp_
         assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2, 3}
     volumes = pd.read_csv(out / "volumes.csv")
     assert len(volumes) == 4 * 3 and set(volumes.structure) == {"RV", "MYO", "LV"} and (volumes.volume_ml >= 0).all()
-    assert runner.main(["evaluate", "--pred", str(out), "--truth", str(acdc_like)]) == 0
+    assert cli.main(["evaluate", "--pred", str(out), "--truth", str(acdc_like)]) == 0
     scores = pd.read_csv(out / "evaluation.csv")
     assert len(scores) == 4 * 3 and scores.dice.between(0, 1).all()
     assert "file(s) scored" in capsys.readouterr().out
@@ -74,15 +73,15 @@ def test_evaluate_a_perfect_prediction(acdc_like, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, model_path, capsys):
-    assert runner.main(["segment", "--model", str(model_path), "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 1
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 1
     assert "no images" in capsys.readouterr().err
-    assert runner.main(["evaluate", "--pred", str(tmp_path), "--truth", str(tmp_path)]) == 1
+    assert cli.main(["evaluate", "--pred", str(tmp_path), "--truth", str(tmp_path)]) == 1
 
 
 def test_mhd_images_keep_their_geometry(model_path, tmp_path):
     import SimpleITK as sitk
 
-    from cardigan_utils.segment import segment_folder
+    from cardigan_utils.segmentation import segment_folder
 
     write_dataset(load_cases("phantom-echo", n_patients=1), tmp_path / "CAMUS", layout="camus-mhd")
     images = find_images(tmp_path / "CAMUS")

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from cardigan_utils import generate
-from cardigan_utils.generate import generate_dataset, iter_shards, load_synthetic, to_acdc_layout, to_cache
+from cardigan_utils.images import SpadeRenderer
 from cardigan_utils.networks.spade import SPADEGenerator
 from cardigan_utils.networks.vae import ShapeVAE
+from cardigan_utils.synthetic import generate  # the module: generate_dataset looks generate_pairs up there
+from cardigan_utils.synthetic import generate_dataset, iter_shards, load_synthetic, to_acdc_layout, to_cache
 from conftest import interrupted_on_call
 
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def models():
     torch.manual_seed(0)
     vae = ShapeVAE(image_size=64, latent_dim=8, channels=[8, 16, 32, 64]).eval()
-    gen = SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval()
+    gen = SpadeRenderer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval(), config={})
     return vae, gen
 
 
@@ -109,8 +110,8 @@ def test_plausibility_filter_keeps_valid_shapes_only(models, tmp_path, monkeypat
 def test_sizes_must_match(models):
     vae, _ = models
     with pytest.raises(ValueError, match="same cache"):
-        generate.generate_pairs(vae, SPADEGenerator(image_size=128, ngf=4, hidden_channels=8), n=2, seed=0,
-                                filter_plausible=False)
+        generate.generate_pairs(vae, SpadeRenderer(SPADEGenerator(image_size=128, ngf=4, hidden_channels=8), config={}),
+                                n=2, seed=0, filter_plausible=False)
 
 
 def test_export_to_cache_and_acdc_layout(models, tmp_path):
@@ -163,7 +164,7 @@ def test_diversity_is_zero_for_copies_and_grows_with_variety():
 
 def test_export_to_nnunet_passes_the_format_check_and_resumes(models, tmp_path):
     from cardigan_utils.data.export import check_nnunet_dataset
-    from cardigan_utils.generate import to_nnunet
+    from cardigan_utils.synthetic import to_nnunet
 
     big = _make(models, tmp_path / "big", n=30)
     small = _make(models, tmp_path / "small")
@@ -188,15 +189,15 @@ def test_export_to_nnunet_passes_the_format_check_and_resumes(models, tmp_path):
 
 
 def test_acdc_layout_export_is_all_or_nothing(models, tmp_path, monkeypatch):
-    import cardigan_utils.data.acdc as acdc
+    import cardigan_utils.synthetic.export as export
 
     out = _make(models, tmp_path / "s")
-    real_write = acdc.write_acdc_patient
-    monkeypatch.setattr(acdc, "write_acdc_patient", interrupted_on_call(real_write, 2))  # at the second patient
+    real_write = export.write_acdc_patient
+    monkeypatch.setattr(export, "write_acdc_patient", interrupted_on_call(real_write, 2))  # at the second patient
     with pytest.raises(KeyboardInterrupt):
         to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
     assert not (tmp_path / "acdc").exists()  # only a .partial- folder, never a half dataset under the name
-    monkeypatch.setattr(acdc, "write_acdc_patient", real_write)
+    monkeypatch.setattr(export, "write_acdc_patient", real_write)
     to_acdc_layout(out, tmp_path / "acdc", slices_per_patient=10)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("acdc")) == ["acdc"]
     assert len(list((tmp_path / "acdc" / "training").iterdir())) == 3

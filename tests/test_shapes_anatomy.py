@@ -1,4 +1,4 @@
-"""Anatomical plausibility checks (metrics.plausibility_*) and their post-processing.
+"""Anatomical plausibility checks (shapes.anatomy: plausibility_*) and their post-processing.
 
 Hand-made label maps: a valid slice passes every check, and each deliberate defect fails exactly
 the check(s) written next to it. The real-ACDC tests are skipped unless CARDIGAN_ACDC_DIR is set.
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from cardigan_utils import metrics
 from cardigan_utils.data.acdc import list_acdc_patients, read_acdc_patient
-from cardigan_utils.metrics import (
+from cardigan_utils.shapes import (
     PLAUSIBILITY_CHECKS,
+    anatomy,
     plausibility_checks,
     plausibility_report,
     plausibility_summary,
@@ -361,7 +361,7 @@ def test_batch_agrees_with_per_slice_scipy(monkeypatch):
     for check in ("single_component_MYO", "no_holes_MYO", "lv_enclosed_by_myo", "no_background_inside_heart"):
         assert 0 < rep[check].sum() < len(rep), f"the batch should both pass and fail {check}"
     # chunked processing gives the same answer as one chunk
-    monkeypatch.setattr(metrics, "_CHUNK_PX", 26 * 26 * 5)
+    monkeypatch.setattr(anatomy, "_CHUNK_PX", 26 * 26 * 5)
     chunked = plausibility_report(masks, details=True)
     assert chunked.equals(rep)
     one = plausibility_checks(masks[7])
@@ -438,7 +438,7 @@ def test_postprocess_echo():
 
 def mid_ventricular(label):
     """Mid-ventricular slices of a volume (X, Y, Z): the middle third of the slices with foreground,
-    as (n, X, Y). The same definition the default ratio bounds in metrics.py were measured on."""
+    as (n, X, Y). The same definition the default ratio bounds in shapes/anatomy.py were measured on."""
     zs = np.flatnonzero(label.reshape(-1, label.shape[2]).any(axis=0))
     n = zs[-1] - zs[0] + 1
     keep = [z for z in zs if n / 3 <= z - zs[0] < 2 * n / 3]

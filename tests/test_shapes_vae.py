@@ -9,7 +9,7 @@ from cardigan_utils.data import prepare_cache
 from cardigan_utils.losses import kl_loss as kl_divergence
 from cardigan_utils.networks.vae import ShapeVAE
 from cardigan_utils.metrics import per_class_dice
-from cardigan_utils.train import load_vae, train_vae
+from cardigan_utils.shapes import load_vae, train_vae
 
 SMALL = [8, 16, 32, 64]
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cardigan_utils.data import load_cases
-from cardigan_utils.segment import from_model_space, segment_volume, to_model_space
+from cardigan_utils.segmentation import from_model_space, segment_volume, to_model_space
 
 
 def _dice(a, b, k):

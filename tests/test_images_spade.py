@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from cardigan_utils.data import prepare_cache
+from cardigan_utils.images import build_spade, load_spade, render, spade_step, train_spade
+from cardigan_utils.labels import one_hot
 from cardigan_utils.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
 from cardigan_utils.networks.discriminator import MultiScaleDiscriminator, PatchDiscriminator
-from cardigan_utils.networks.spade import SPADE, SPADEGenerator, SPADEResBlock, one_hot
-from cardigan_utils.train import build_spade, load_spade, render, spade_step, train_spade
+from cardigan_utils.networks.spade import SPADE, SPADEGenerator, SPADEResBlock
 
 TINY = dict(ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2)  # build_spade / train_spade widths
 
@@ -289,7 +290,8 @@ def test_train_spade_resume_equals_uninterrupted_training(cache, tmp_path, z_dim
             assert (d / name).is_file(), (run, name)
         assert pd.read_csv(d / "spade_history.csv").shape[0] == 2
     # the generator of spade.pt renders label maps
-    gen, enc, config = load_spade(tmp_path / "b" / "spade.pt", device="cpu")
+    loaded = load_spade(tmp_path / "b" / "spade.pt", device="cpu")
+    gen, enc, config = loaded.network, loaded.encoder, loaded.config
     assert not gen.training and config["model"]["ngf"] == 4 and config["model"]["z_dim"] == z_dim
     assert (enc is None) == (z_dim == 0) and (enc is None or not enc.training)
     for key, value in gen.state_dict().items():

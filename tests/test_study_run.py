@@ -51,15 +51,15 @@ def test_study_table_and_continuing_after_an_interruption(caches, tmp_path, monk
     domains = {"in-domain": (real, real.indices("test"))}
     kw = dict(run_dir=tmp_path, domains=domains, regimes=("real", "real+aug+synthetic"), fractions=(0.5,),
               seeds=(0, 1), **FAST, log=lambda line: None)
-    import cardigan_utils.train as train
+    import cardigan_utils.segmentation as segmentation
 
-    original = train.train_segmenter
-    monkeypatch.setattr(train, "train_segmenter", interrupted_on_call(original, 3))  # the third run
+    original = segmentation.train_segmenter
+    monkeypatch.setattr(segmentation, "train_segmenter", interrupted_on_call(original, 3))  # the third run
     with pytest.raises(KeyboardInterrupt):
         study.run_study(real, synthetic, **kw)
     partial = pd.read_csv(tmp_path / "study" / "results.csv")
     assert set(map(tuple, partial[["regime", "seed"]].drop_duplicates().values)) == {("real", 0), ("real", 1)}
-    monkeypatch.setattr(train, "train_segmenter", original)
+    monkeypatch.setattr(segmentation, "train_segmenter", original)
     lines = []
     table = study.run_study(real, synthetic, **{**kw, "log": lines.append})
     assert sum("already in" in line for line in lines) == 2
