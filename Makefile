@@ -30,7 +30,7 @@ test: venv
 	CARDIGAN_PROFILE=smoke CARDIGAN_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks/
 
 clean-notebooks: venv
-	$(PY) -c "from cardigan_utils.runner import clean_notebook, sequence; [print(p.name, 'cleaned' if clean_notebook(p) else 'clean') for p in sequence()]"
+	$(PY) -c "from cardigan_utils.notebook import clean_notebook, sequence; [print(p.name, 'cleaned' if clean_notebook(p) else 'clean') for p in sequence()]"
 
 # JupyterLab on the teacher notebooks (or NOTEBOOKS=lab_copies for the student copies); the
 # notebooks' default profile is `lab` here (CARDIGAN_PROFILE=quick make lab for the demo's sizes)

@@ -20,7 +20,8 @@ def main(argv=None) -> int:
     import torch
 
     from _common import dataset_parser, prepare
-    from cardigan_utils.shapes import evaluate_vae, load_vae, train_vae
+    from cardigan_utils.shapes import (evaluate_vae, load_vae, plausibility_report, plausibility_summary,
+                                       postprocess_masks, train_vae)
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/vae_acdc")
     p.add_argument("--max-epochs", type=int, default=100)
@@ -60,25 +61,20 @@ def main(argv=None) -> int:
         "n_samples": args.n_samples,
         "sample_s": round(sample_s, 2),
     }
-    try:
-        from cardigan_utils.shapes import plausibility_report, plausibility_summary, postprocess_masks
+    modality = cache.manifest["modality"]
 
-        modality = cache.manifest["modality"]
+    def valid(masks, **kw):
+        return round(plausibility_summary(plausibility_report(masks, modality=modality, **kw))["valid_fraction"], 4)
 
-        def valid(masks, **kw):
-            return round(plausibility_summary(plausibility_report(masks, modality=modality, **kw))["valid_fraction"], 4)
-
-        real = np.asarray(cache.labels[cache.indices("train")])
-        result.update({
-            "valid_fraction": valid(samples),
-            "valid_fraction_myo_required": valid(samples, require=("MYO",)),
-            "valid_fraction_postprocessed": valid(postprocess_masks(samples, modality=modality)),
-            "valid_fraction_standard_prior": valid(model.sample(args.n_samples, generator=gen, prior="standard").cpu().numpy()),
-            "real_train_valid_fraction": valid(real),
-            "real_train_valid_fraction_myo_required": valid(real, require=("MYO",)),
-        })
-    except ImportError:
-        result["valid_fraction"] = None
+    real = np.asarray(cache.labels[cache.indices("train")])
+    result.update({
+        "valid_fraction": valid(samples),
+        "valid_fraction_myo_required": valid(samples, require=("MYO",)),
+        "valid_fraction_postprocessed": valid(postprocess_masks(samples, modality=modality)),
+        "valid_fraction_standard_prior": valid(model.sample(args.n_samples, generator=gen, prior="standard").cpu().numpy()),
+        "real_train_valid_fraction": valid(real),
+        "real_train_valid_fraction_myo_required": valid(real, require=("MYO",)),
+    })
     print(json.dumps(result))
     return 0
 

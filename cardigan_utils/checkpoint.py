@@ -11,23 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
-
-    Args:
-        path: destination (its folder is created).
-        text: the content.
-
-    Returns:
-        ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+from .runs import atomic_path, write_text_atomic
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, config: dict[str, Any] | None = None) -> Path:
@@ -41,15 +27,11 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, config: d
     Returns:
         ``path``.
     """
-    import torch
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    if config is not None:
-        write_text_atomic(path.with_suffix(".json"), json.dumps(config, indent=1))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        if config is not None:
+            write_text_atomic(path.with_suffix(".json"), json.dumps(config, indent=1))
     return path
 
 
@@ -66,11 +48,24 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> tu
     Raises:
         FileNotFoundError: no such checkpoint.
     """
-    import torch
+    config = read_config(path)
+    return torch.load(path, map_location=map_location, weights_only=True), config
 
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON config beside a checkpoint, without loading its weights.
+
+    Args:
+        path: the ``.pt`` file.
+
+    Returns:
+        The config (``{}`` when there is no JSON file).
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no checkpoint here; train the model first (its notebook writes it)")
-    state = torch.load(path, map_location=map_location, weights_only=True)
     cfg = path.with_suffix(".json")
-    return state, (json.loads(cfg.read_text()) if cfg.exists() else {})
+    return json.loads(cfg.read_text()) if cfg.exists() else {}

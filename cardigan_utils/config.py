@@ -1,6 +1,8 @@
-"""Profiles, device choice, seeding, run-directory paths and the progress-bar switch.
+"""The one home of every default: the profiles and each stage's defaults; devices, seeding, progress.
 
-Each notebook's ``parameters`` cell takes its defaults from ``PROFILES[profile]``; anything passed
+A stage's trainer takes its keyword defaults from :data:`STAGE_DEFAULTS`; each notebook's
+``parameters`` cell and the ``cardigan`` command take theirs from :func:`profile_params`, which
+lays a profile's sizes (``PROFILES[profile]``) over the stage's defaults. Anything passed
 explicitly (papermill ``-p``, the ``cardigan`` command) wins.
 """
 
@@ -8,10 +10,30 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # notebook 02: the shape VAE (shapes.train_vae)
+    "vae": {"latent_dim": 32, "channels": None, "max_epochs": 50, "batch_size": 32, "lr": 1e-3, "beta": 1e-3,
+            "kl_warmup_epochs": 5, "augment": True, "val_interval": 1, "n_samples": 2000},
+    # notebook 03: the SPADE generator (images.spade.train_spade)
+    "spade": {"ngf": 32, "hidden_channels": 128, "z_dim": 0, "ndf": 64, "n_layers_d": 4, "num_scales": 2,
+              "spectral_norm": True, "max_epochs": 20, "batch_size": 16, "lr_g": 1e-4, "lr_d": 4e-4,
+              "betas": (0.0, 0.9), "fm_weight": 10.0, "kl_weight": 0.05, "sample_interval": 1, "n_fixed": 8,
+              "compile": False},
+    # notebook 04: the synthetic set (synthetic.generate_dataset)
+    "generate": {"n_synthetic": 1000, "shard_size": 1000, "filter_plausible": True, "render_batch_size": 128},
+    # notebook 05: the U-Net (segmentation.train_segmenter) and the study (study.run_study)
+    "segment": {"channels": (16, 32, 64, 128, 256), "num_res_units": 2, "max_epochs": 20, "batch_size": 16,
+                "steps_per_epoch": None, "lr": 1e-3, "weight_decay": 1e-5, "val_interval": 1, "augment": True,
+                "fractions": (0.05, 0.25, 1.0), "seeds": (0, 1, 2), "mix_ratio": 1.0, "n_ood_patients": 20},
+}
+"""Each stage's defaults, whatever the profile. ``augment`` of the segment stage is what a single
+``cardigan train segmenter`` uses (the study chooses it per regime)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     # tests and CI: the whole sequence in a few minutes on a 2-core CPU
@@ -54,33 +76,33 @@ PROFILES: dict[str, dict[str, Any]] = {
                     "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 20},
     },
 }
-"""Per-profile defaults. ``n_patients`` is the number of phantom patients generated. A section
-named after a notebook stage (``"vae"``) overrides the common values for that stage."""
-
-DATASETS = ("phantom-mri", "phantom-echo", "acdc", "camus")
-
-DATA_ENV = {"acdc": "CARDIGAN_ACDC_DIR", "camus": "CARDIGAN_CAMUS_DIR"}
-"""Environment variables that point the kit at the official downloads."""
+"""Per-profile sizes. ``n_patients`` is the number of phantom patients generated. A section named
+after a stage (``"vae"``) overrides the common values (and :data:`STAGE_DEFAULTS`) for that stage."""
 
 
 def profile_params(profile: str, *, stage: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The defaults of ``profile`` (and of its ``stage`` section) with ``overrides`` on top.
+    """The parameters of a stage: its defaults, the profile's common values and section, ``overrides``.
 
     Args:
         profile: one of ``PROFILES``.
-        stage: a notebook stage with its own section (``"vae"``), or None for the common values.
+        stage: a stage of :data:`STAGE_DEFAULTS` (``"vae"``, ``"spade"``, ``"generate"``,
+            ``"segment"``), or None for the profile's common values only.
         **overrides: explicit values; ``None`` means "use the profile's".
 
     Returns:
-        A new flat dict of parameters.
+        A new flat dict of parameters (later sources win: stage defaults, the profile's common
+        values, its stage section, the overrides).
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    params = {k: v for k, v in PROFILES[profile].items() if not isinstance(v, dict)}
+    params: dict[str, Any] = {}
     if stage is not None:
-        if stage not in PROFILES[profile]:
-            raise ValueError(f"profile {profile!r} has no {stage!r} section")
-        params.update(PROFILES[profile][stage])
+        if stage not in STAGE_DEFAULTS:
+            raise ValueError(f"profile {profile!r} has no {stage!r} section; the stages are {sorted(STAGE_DEFAULTS)}")
+        params.update(STAGE_DEFAULTS[stage])
+    params.update({k: v for k, v in PROFILES[profile].items() if not isinstance(v, dict)})
+    if stage is not None:
+        params.update(PROFILES[profile].get(stage, {}))
     params.update({k: v for k, v in overrides.items() if v is not None})
     return params
 
@@ -94,8 +116,6 @@ def get_device(device: str | None = None):
     Returns:
         A ``torch.device``.
     """
-    import torch
-
     if device:
         return torch.device(device)
     if torch.cuda.is_available():
@@ -118,8 +138,6 @@ def use_bf16(device) -> bool:
     Returns:
         True where bf16 autocast is the faster choice.
     """
-    import torch
-
     if device.type == "cuda":
         return True
     if device.type == "cpu":
@@ -138,38 +156,10 @@ def set_seed(seed: int) -> np.random.Generator:
     Returns:
         ``np.random.default_rng(seed)`` for code that takes an explicit generator.
     """
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
-
-
-def dataset_dir(dataset: str, data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Where a real dataset lives: ``data_dir`` if given, else its environment variable.
-
-    Args:
-        dataset: ``"acdc"`` or ``"camus"`` (phantoms need no folder and give None).
-        data_dir: an explicit folder, wins over the environment.
-
-    Returns:
-        The folder, or None for phantoms.
-
-    Raises:
-        FileNotFoundError: a real dataset with neither ``data_dir`` nor its variable set.
-    """
-    if dataset.startswith("phantom"):
-        return None
-    if data_dir:
-        return Path(data_dir).expanduser()
-    var = DATA_ENV.get(dataset)
-    if var and os.environ.get(var):
-        return Path(os.environ[var]).expanduser()
-    raise FileNotFoundError(
-        f"dataset {dataset!r} needs its folder: pass data_dir=... or set {var} "
-        "(see README: 'Using the official ACDC / CAMUS downloads')"
-    )
 
 
 def progress_enabled() -> bool:
@@ -192,6 +182,4 @@ def progress(iterable=None, *, enabled: bool = True, **kwargs):
     Returns:
         A tqdm instance.
     """
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, disable=not (enabled and progress_enabled()), **kwargs)

@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .config import get_device
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,7 @@ def context() -> Context:
     if world_size <= 1:
         return Context()
     ctx = Context(rank=int(os.environ["RANK"]), world_size=world_size, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-    import torch.distributed as dist
-
     if not dist.is_initialized():
-        from datetime import timedelta
-
         # gloo for CPU tensors, NCCL for CUDA ones: a CPU run (--device cpu) works on a GPU machine too.
         # The timeout covers the other ranks waiting while rank 0 alone validates and writes.
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
@@ -81,8 +82,6 @@ def device_for(ctx: Context, device):
     Returns:
         A ``torch.device``.
     """
-    from .config import get_device
-
     device = get_device(device) if not isinstance(device, torch.device) else device
     if ctx.distributed and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
@@ -107,8 +106,6 @@ def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn
     """
     if not ctx.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
@@ -147,8 +144,6 @@ def sync_buffers(models, ctx: Context) -> None:
     """
     if not ctx.distributed:
         return
-    import torch.distributed as dist
-
     for model in models:
         for buffer in (model.buffers() if model is not None else ()):
             dist.broadcast(buffer.data, src=0)
@@ -161,8 +156,6 @@ def barrier(ctx: Context) -> None:
         ctx: from :func:`context`.
     """
     if ctx.distributed:
-        import torch.distributed as dist
-
         dist.barrier()
 
 
@@ -178,8 +171,6 @@ def mean(value: float, ctx: Context) -> float:
     """
     if not ctx.distributed:
         return value
-    import torch.distributed as dist
-
     total = torch.tensor(float(value), dtype=torch.float64)  # a CPU tensor: reduced by gloo
     dist.all_reduce(total)
     return float(total) / ctx.world_size
@@ -191,7 +182,5 @@ def close(ctx: Context) -> None:
     Args:
         ctx: from :func:`context`.
     """
-    import torch.distributed as dist
-
     if ctx.distributed and dist.is_initialized():
         dist.destroy_process_group()

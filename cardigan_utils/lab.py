@@ -16,9 +16,14 @@ notebooks as its ``source`` directly.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
+
+import nbformat
+
+from .notebook import sequence
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TEACHER_TAG = "teacher"
@@ -126,8 +131,7 @@ def student_notebook(nb):
         ValueError: the teacher notebook is malformed (see :func:`check_teacher_notebook`), or
             solution text would survive.
     """
-    import copy
-
+    # imported here: every notebook imports this module for lab.check, and nbgrader takes seconds to import
     from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, LockCells
 
     problems = check_teacher_notebook(nb)
@@ -184,10 +188,6 @@ def build_lab(notebook_dir: str | Path, out_dir: str | Path) -> list[Path]:
     Returns:
         The files written.
     """
-    import nbformat
-
-    from .runner import sequence
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -215,8 +215,6 @@ def fill_in(student, teacher):
     Returns:
         A new notebook.
     """
-    import copy
-
     region = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n?", flags=re.S | re.M)
     stub = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*\n?", flags=re.M)
     answers = {_nbgrader(c).get("grade_id"): [m.group(2) for m in region.finditer(c.source + "\n")]

@@ -8,12 +8,15 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+import torch
 from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
-from .data.case import LABELS
-
-CLASS_COLORS = ["#00000000", "#1f77b4", "#2ca02c", "#d62728"]
-"""Overlay colours of classes 1, 2, 3 (blue, green, red); background transparent."""
+from .augment import augment_batch
+from .labels import CLASS_COLORS, LABELS, label_image
+from .metrics import ed_es_table
+from .runs import figure_path
 
 
 def overlay(ax, image: np.ndarray, label: np.ndarray | None = None, *, alpha: float = 0.4, title: str | None = None):
@@ -48,8 +51,6 @@ def legend_handles(modality: str):
     Returns:
         A list of matplotlib patches.
     """
-    from matplotlib.patches import Patch
-
     return [Patch(color=CLASS_COLORS[k], label=LABELS[modality][k]) for k in (1, 2, 3)]
 
 
@@ -174,8 +175,6 @@ def dataset_overview(cache):
     Returns:
         The Figure.
     """
-    import seaborn as sns
-
     names = [LABELS[cache.manifest["modality"]][k] for k in (1, 2, 3)]
     palette = {"background": "#999999", **dict(zip(names, CLASS_COLORS[1:]))}
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
@@ -207,8 +206,6 @@ def ed_es_volumes(cache, *, structure: str | None = None):
     Returns:
         The Figure.
     """
-    from .metrics import ed_es_table
-
     structure = structure or "LV"
     wide, unit = ed_es_table(cache, structure=structure)
     echo = unit != "ml"
@@ -222,19 +219,6 @@ def ed_es_volumes(cache, *, structure: str | None = None):
            title=f"{structure}: ED vs ES ({drop:.0%} of {len(wide)} drop)")
     fig.tight_layout()
     return fig
-
-
-def label_image(label: np.ndarray) -> np.ndarray:
-    """An RGB picture of a label map in the overlay colours (background black).
-
-    Args:
-        label: (H, W) integer label map.
-
-    Returns:
-        (H, W, 3) float array.
-    """
-    colors = np.array([[0, 0, 0], [0.12, 0.47, 0.71], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16]])
-    return colors[np.clip(label, 0, 3)]
 
 
 def label_gallery(labels: Sequence[np.ndarray], *, titles: Sequence[str] | None = None, modality: str = "mri",
@@ -305,8 +289,6 @@ def latent_scatter(coords: np.ndarray, table: pd.DataFrame, *, color_by: Sequenc
     Returns:
         The Figure.
     """
-    import seaborn as sns
-
     cols = [c for c in color_by if c in table.columns and table[c].nunique() > 1]
     cols = cols or [None]
     fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.8), squeeze=False)
@@ -478,10 +460,6 @@ def augmentation_examples(image: np.ndarray, label: np.ndarray, *, modality: str
     Returns:
         The Figure.
     """
-    import torch
-
-    from .augment import augment_batch
-
     off = dict(flips=False, rotate_deg=0.0, scale=0.0, translate=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
     variants = {"original": off, "flip": {**off, "flips": True}, "rotate": {**off, "rotate_deg": 25.0},
                 "scale": {**off, "scale": 0.25}, "shift": {**off, "translate": 0.2}, "elastic": {**off, "elastic": 0.06}, "gamma": {**off, "gamma": 0.6},
@@ -500,84 +478,6 @@ def augmentation_examples(image: np.ndarray, label: np.ndarray, *, modality: str
     return fig
 
 
-def study_points(results: pd.DataFrame, *, metric: str = "dice"):
-    """Each regime's mean ``metric`` against the share of real patients, one panel per domain.
-
-    Points are the mean over seeds of each run's mean (structures and volumes), bars the standard
-    deviation over seeds.
-
-    Args:
-        results: the table of :func:`cardigan_utils.study.run_study`.
-        metric: ``"dice"`` or ``"hd95_mm"``.
-
-    Returns:
-        The Figure.
-    """
-    import seaborn as sns
-
-    from .study import REGIMES, run_means
-
-    runs = run_means(results, metric=metric).assign(percent=lambda t: (100 * t.fraction).round(1))
-    order = [r for r in REGIMES if r in set(runs.regime)]
-    grid = sns.catplot(data=runs, x="percent", y="mean", hue="regime", hue_order=order, col="domain", kind="point",
-                       errorbar="sd", dodge=0.3, height=3.2, aspect=1.2, markersize=5)
-    grid.set_axis_labels("% of the real training patients", f"mean {metric}")
-    return grid.figure
-
-
-def study_boxes(results: pd.DataFrame, *, fraction: float | None = None, metric: str = "dice"):
-    """Per-volume ``metric`` per structure and regime at one real-data fraction, one panel per domain.
-
-    Args:
-        results: the table of :func:`cardigan_utils.study.run_study`.
-        fraction: the fraction shown (default: the largest).
-        metric: ``"dice"`` or ``"hd95_mm"``.
-
-    Returns:
-        The Figure.
-    """
-    import seaborn as sns
-
-    from .study import REGIMES
-
-    fraction = float(results.fraction.max()) if fraction is None else float(fraction)
-    shown = results[np.isclose(results.fraction, fraction)]
-    order = [r for r in REGIMES if r in set(shown.regime)]
-    grid = sns.catplot(data=shown, x="structure", y=metric, hue="regime", hue_order=order, col="domain", kind="box",
-                       height=3.2, aspect=1.3, fliersize=2, linewidth=0.8)
-    grid.figure.suptitle(f"{100 * fraction:g} % of the real training patients, every seed", y=1.03, fontsize=10)
-    return grid.figure
-
-
-def regime_predictions(images: np.ndarray, labels: np.ndarray, predictions: dict[str, np.ndarray], *,
-                       dice: dict[str, np.ndarray] | None = None, modality: str = "mri", size: float = 1.8):
-    """Slices (rows) with their truth and each regime's prediction (columns).
-
-    Args:
-        images: (N, H, W) images.
-        labels: (N, H, W) ground truth.
-        predictions: ``{regime: (N, H, W) predicted labels}``.
-        dice: ``{regime: (N,) slice Dice}`` printed in the titles, or None.
-        modality: ``"mri"`` or ``"echo"`` (legend names).
-        size: inches per panel.
-
-    Returns:
-        The Figure.
-    """
-    cols = ["truth", *predictions]
-    fig, axes = plt.subplots(len(images), len(cols), figsize=(size * len(cols), size * len(images)), squeeze=False)
-    for i in range(len(images)):
-        for j, name in enumerate(cols):
-            label = labels[i] if name == "truth" else predictions[name][i]
-            title = name if i == 0 else None
-            if dice is not None and name != "truth":
-                title = f"{name}\nDice {dice[name][i]:.2f}" if i == 0 else f"Dice {dice[name][i]:.2f}"
-            overlay(axes[i, j], images[i], label, title=title)
-    fig.legend(handles=legend_handles(modality), loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout()
-    return fig
-
-
 def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:
     """Save a figure as ``run_dir/<notebook>/figures/<name>.png`` (150 dpi).
 
@@ -590,7 +490,7 @@ def save_figure(fig, run_dir: str | Path, notebook: str, name: str) -> Path:
     Returns:
         The PNG path.
     """
-    path = Path(run_dir) / notebook / "figures" / f"{name}.png"
+    path = figure_path(run_dir, notebook, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
     return path

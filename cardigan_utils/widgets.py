@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from IPython.display import display
 
-from .data.case import Case
+from .data import Case, dataset_specs
+from .images import ImageGenerator
+from .labels import label_image
 from .viz import legend_handles, overlay
 
 
@@ -25,8 +31,6 @@ class CaseViewer:
     """
 
     def __init__(self, cases: Sequence[Case], *, size: float = 4.5) -> None:
-        import ipywidgets as w
-
         if not cases:
             raise ValueError("CaseViewer needs at least one case")
         self.cases = {c.key: c for c in cases}
@@ -81,8 +85,6 @@ class CaseViewer:
         overlay(ax, image, label, alpha=self.alpha.value,
                 title=f"{case.key}  slice {self.slice.value}  ({case.spacing[0]:.2f} x {case.spacing[1]:.2f} mm)")
         ax.legend(handles=legend_handles(case.modality), loc="lower right", fontsize=7, framealpha=0.6)
-        from IPython.display import display
-
         self.output.clear_output(wait=True)
         with self.output:
             display(fig)
@@ -113,20 +115,15 @@ def dataset_chooser(value: str = "phantom-mri"):
     Returns:
         ``(dropdown, box)``: read ``dropdown.value``; display ``box``.
     """
-    import os
-
-    import ipywidgets as w
-
-    from .config import DATA_ENV, DATASETS
-
-    def status(name: str) -> str:
-        if name.startswith("phantom"):
+    def status(spec) -> str:
+        if not spec.needs_folder:
             return "built in"
-        var = DATA_ENV[name]
+        var = spec.env_var
         return f"{var}={os.environ[var]}" if os.environ.get(var) else f"not configured (set {var})"
 
-    dropdown = w.Dropdown(options=DATASETS, value=value, description="dataset")
-    note = w.HTML("<br>".join(f"<b>{d}</b>: {status(d)}" for d in DATASETS))
+    specs = dataset_specs()
+    dropdown = w.Dropdown(options=[s.name for s in specs], value=value, description="dataset")
+    note = w.HTML("<br>".join(f"<b>{s.name}</b>: {status(s)}" for s in specs))
     return dropdown, w.VBox([dropdown, note])
 
 
@@ -145,8 +142,6 @@ class LatentExplorer:
     """
 
     def __init__(self, model, mean, directions, std, *, modality: str = "mri") -> None:
-        import ipywidgets as w
-
         self.model, self.mean, self.directions, self.std = model, np.asarray(mean), np.asarray(directions), np.asarray(std)
         self.modality = modality
         self.sliders = [
@@ -169,8 +164,6 @@ class LatentExplorer:
 
     def decoded(self) -> np.ndarray:
         """The label map decoded from :meth:`code`."""
-        import torch
-
         device = next(self.model.parameters()).device
         z = torch.as_tensor(self.code(), dtype=torch.float32, device=device)[None]
         return self.model.decode_labels(z)[0].cpu().numpy()
@@ -181,10 +174,6 @@ class LatentExplorer:
         Returns:
             The Figure drawn.
         """
-        from IPython.display import display
-
-        from .viz import label_image
-
         label = self.decoded()
         fig, ax = plt.subplots(figsize=(3.4, 3.4))
         ax.imshow(label_image(label), interpolation="nearest")
@@ -218,26 +207,24 @@ class GeneratorViewer:
     """Pick a label map of a slice cache and see its real image beside a generated one; new styles on demand.
 
     The slider chooses the slice; "new style" draws a new style code (multi-modal generators;
-    a generator without ``z_dim`` renders every label map one way only, and says so).
+    a generator without style codes renders every label map one way only, and says so).
 
     Args:
-        generator: a trained :class:`~cardigan_utils.networks.spade.SPADEGenerator`.
+        generator: a trained :class:`~cardigan_utils.images.contract.ImageGenerator`.
         cache: the :class:`~cardigan_utils.data.cache.SliceCache` to pick label maps from.
         split: which split's slices the slider walks through.
         seed: first style seed.
     """
 
-    def __init__(self, generator, cache, *, split: str = "test", seed: int = 0) -> None:
-        import ipywidgets as w
-
+    def __init__(self, generator: ImageGenerator, cache, *, split: str = "test", seed: int = 0) -> None:
         self.generator, self.cache = generator, cache
         self.indices = cache.indices(split)
         if len(self.indices) == 0:
             raise ValueError(f"the cache has no {split!r} slices to show")
         self.seed = seed
         self.slider = w.IntSlider(value=0, min=0, max=len(self.indices) - 1, description="slice", continuous_update=False)
-        self.button = w.Button(description="new style", disabled=not generator.z_dim,
-                               tooltip="draw a new style code" if generator.z_dim else "this generator has no style code")
+        self.button = w.Button(description="new style", disabled=not generator.style_dim,
+                               tooltip="draw a new style code" if generator.style_dim else "this generator has no style code")
         self.output = w.Output()
         self.slider.observe(lambda change: self.render(), names="value")
         self.button.on_click(self._new_style)
@@ -250,15 +237,9 @@ class GeneratorViewer:
 
     def generated(self) -> np.ndarray:
         """The image generated from the chosen label map with the current style seed."""
-        import torch
-
-        from .train import render
-
         i = self.indices[self.slider.value]
         label = torch.from_numpy(np.array(self.cache.labels[i : i + 1]))
-        z = (torch.randn(1, self.generator.z_dim, generator=torch.Generator().manual_seed(self.seed))
-             if self.generator.z_dim else None)
-        return render(self.generator, label, z=z)[0]
+        return self.generator.render(label, styles=self.generator.sample_styles(1, seed=self.seed))[0]
 
     def render(self):
         """Redraw label map, real image and generated image.
@@ -266,17 +247,13 @@ class GeneratorViewer:
         Returns:
             The Figure drawn.
         """
-        from IPython.display import display
-
-        from .viz import label_image
-
         i = self.indices[self.slider.value]
         label, real, fake = self.cache.labels[i], self.cache.images[i], self.generated()
         fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
         axes[0].imshow(label_image(label), interpolation="nearest")
         axes[1].imshow(real, cmap="gray", vmin=0, vmax=1)
         axes[2].imshow(fake, cmap="gray", vmin=0, vmax=1)
-        for ax, title in zip(axes, ("label map", "real", f"generated (style {self.seed})" if self.generator.z_dim else "generated")):
+        for ax, title in zip(axes, ("label map", "real", f"generated (style {self.seed})" if self.generator.style_dim else "generated")):
             ax.set_axis_off()
             ax.set_title(title, fontsize=9)
         self.output.clear_output(wait=True)
@@ -287,11 +264,11 @@ class GeneratorViewer:
         return fig
 
 
-def generator_viewer(generator, cache, *, split: str = "test", seed: int = 0) -> GeneratorViewer:
+def generator_viewer(generator: ImageGenerator, cache, *, split: str = "test", seed: int = 0) -> GeneratorViewer:
     """An interactive label-map-to-image viewer (see :class:`GeneratorViewer`).
 
     Args:
-        generator: a trained SPADE generator.
+        generator: a trained image generator (:func:`~cardigan_utils.images.load_generator`).
         cache: the slice cache to pick label maps from.
         split: which split's slices to show.
         seed: first style seed.

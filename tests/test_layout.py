@@ -112,6 +112,23 @@ def test_no_private_import_across_modules():
     assert not private, "private names imported from another module:\n" + "\n".join(private)
 
 
+def test_the_package_imports_its_own_modules_at_module_level():
+    """An internal import inside a function hides the layering (and usually dodges a cycle)."""
+    modules = _modules()
+    hidden = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("cardigan_utils")):
+                    hidden.append(f"{module}.{fn.name} (line {node.lineno})")
+                elif isinstance(node, ast.Import) and any(a.name.startswith("cardigan_utils") for a in node.names):
+                    hidden.append(f"{module}.{fn.name} (line {node.lineno})")
+    assert not hidden, "package imports inside functions:\n" + "\n".join(hidden)
+
+
 def test_the_checks_catch_a_cycle_and_a_private_import(tmp_path, monkeypatch):
     """The two checks above fail on a planted cycle and a planted private import."""
     pkg = tmp_path / "cardigan_utils"

@@ -16,8 +16,17 @@ import warnings
 from typing import Sequence
 
 from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache, load_run_cache
-from .case import LABELS, Case, DataError
-from .registry import DatasetSpec, choose_patients, dataset_dir, dataset_names, dataset_specs, get_dataset
+from ..labels import LABELS
+from .case import Case, DataError
+from .registry import (
+    DatasetSpec,
+    choose_patients,
+    dataset_dir,
+    dataset_names,
+    dataset_specs,
+    get_dataset,
+    reference_dataset,
+)
 
 __all__ = [
     "Case",
@@ -38,6 +47,7 @@ __all__ = [
     "load_cases",
     "prepare_cache",
     "reference_cases",
+    "reference_dataset",
 ]
 
 
@@ -129,9 +139,7 @@ def reference_cases(modality: str, *, n_patients: int = 1, data_dir: str | os.Pa
     Returns:
         The Cases, or an empty list (with a warning if the folder is set but unreadable).
     """
-    if modality not in LABELS:
-        raise ValueError(f"modality must be one of {tuple(LABELS)}, not {modality!r}")
-    spec = next((s for s in dataset_specs() if s.needs_folder and s.modality == modality), None)
+    spec = reference_dataset(modality)
     if spec is None:
         return []
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import progress as bar
-from ..labels import structure_names
-from .case import PHASES, Case, DataError, check_labels
+from ..labels import PHASES, structure_names
+from .case import Case, DataError, check_labels
 from .imageio import load_nifti, read_cfg, save_nifti
 from .phantom import phantom_cases
 from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients

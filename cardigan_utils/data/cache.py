@@ -24,10 +24,13 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import __version__
 from ..config import progress as bar
-from .case import LABELS, Case
+from ..labels import LABELS
+from ..runs import cache_dir
+from .case import Case
 from .slices import DEFAULT_FOV_MM, case_slices
 
 SPLITS = ("train", "val", "test")
@@ -149,20 +152,6 @@ class SliceCache:
         for column, value in where.items():
             mask &= (self.slices[column] == value).to_numpy()
         return np.flatnonzero(mask)
-
-
-def cache_dir(run_dir: str | Path, dataset: str, image_size: int) -> Path:
-    """Where the cache of ``dataset`` at ``image_size`` lives inside ``run_dir``.
-
-    Args:
-        run_dir: the run directory.
-        dataset: dataset name.
-        image_size: slice side.
-
-    Returns:
-        ``run_dir/cache/<dataset>_<image_size>``.
-    """
-    return Path(run_dir) / "cache" / f"{dataset}_{image_size}"
 
 
 def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "SliceCache":
@@ -383,8 +372,6 @@ class SliceDataset:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         j = int(self.indices[i])
         return {
             "image": torch.from_numpy(np.array(self.cache.images[j], np.float32))[None],

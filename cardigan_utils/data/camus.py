@@ -45,8 +45,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..labels import structure_names
-from .case import PHASES, Case, DataError, check_labels
+from ..labels import PHASES, structure_names
+from .case import Case, DataError, check_labels
 from .imageio import load_mhd, load_nifti, read_cfg, save_mhd, save_nifti
 from .phantom import phantom_cases
 from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients

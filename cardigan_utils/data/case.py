@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import LABELS, PHASES  # noqa: F401  (the conventions live in labels.py)
+from ..labels import LABELS, PHASES
 
 
 class DataError(ValueError):

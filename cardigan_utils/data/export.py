@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
+import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ..runs import TMP_MARK, atomic_path, write_text_atomic
+from .acdc import write_acdc_patient
+from .camus import write_camus_patient, write_camus_split
 from .case import Case, DataError
-from .imageio import save_nifti
+from .imageio import load_nifti, save_nifti
 
 LAYOUTS = {"mri": ("acdc",), "echo": ("camus-nifti", "camus-mhd")}
 """Layouts each modality can be written in."""
@@ -74,9 +77,6 @@ def write_dataset(
     Returns:
         ``out_dir``.
     """
-    from .acdc import write_acdc_patient
-    from .camus import write_camus_patient, write_camus_split
-
     out_dir = Path(out_dir)
     if not cases:
         raise ValueError("write_dataset got no cases")
@@ -136,7 +136,6 @@ REQUIRED_DATASET_JSON_KEYS = {"channel_names": dict, "labels": dict, "numTrainin
 
 _DATASET_DIR_RE = re.compile(r"^Dataset(\d{3})_([A-Za-z0-9_-]+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_TMP_MARK = ".tmp"
 
 
 def nnunet_dataset_dir(root: str | Path, *, dataset_id: int, name: str) -> Path:
@@ -160,19 +159,13 @@ def nnunet_dataset_dir(root: str | Path, *, dataset_id: int, name: str) -> Path:
     return Path(root) / f"Dataset{dataset_id:03d}_{name}"
 
 
-def _tmp_name(path: Path) -> Path:
-    """``a/b.nii.gz`` -> ``a/b.tmp.nii.gz``: same folder, same ending (nibabel picks the format by it)."""
-    return path.with_name(path.name[: -len(NNUNET_FILE_ENDING)] + _TMP_MARK + NNUNET_FILE_ENDING)
-
-
 def _save_slice_atomic(path: Path, data: np.ndarray, spacing: tuple[float, float]) -> None:
     """Write one 2-D slice as an ``(H, W, 1)`` NIfTI through a temporary name and ``os.replace``."""
     # imageio.save_nifti writes the diagonal affine diag(sx, sy, sz, 1) that the kit's ACDC and CAMUS
     # writers use too (axes aligned with the world axes, voxel sizes on the diagonal); sz is the large
     # out-of-plane spacing nnU-Net expects for 2-D data (see NNUNET_SLICE_SPACING).
-    tmp = _tmp_name(path)
-    save_nifti(tmp, data[:, :, None], (float(spacing[0]), float(spacing[1]), NNUNET_SLICE_SPACING))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_nifti(tmp, data[:, :, None], (float(spacing[0]), float(spacing[1]), NNUNET_SLICE_SPACING))
 
 
 def _check_slices(images: np.ndarray, labels: np.ndarray, spacing: tuple[float, float]) -> None:
@@ -294,8 +287,6 @@ def finish_nnunet_dataset(
     Raises:
         ValueError: bad ``label_names`` or ``extra``, no complete case, or a label without its image.
     """
-    from ..checkpoint import write_text_atomic
-
     dataset_dir = Path(dataset_dir)
     problems = _check_label_names(dict(label_names))
     if problems:
@@ -305,7 +296,7 @@ def finish_nnunet_dataset(
         raise ValueError(f"extra cannot set the required dataset.json keys {clash}")
     image_dir, label_dir = dataset_dir / "imagesTr", dataset_dir / "labelsTr"
     for folder in (dataset_dir, image_dir, label_dir):
-        for stray in folder.glob(f"*{_TMP_MARK}*"):
+        for stray in folder.glob(f"*{TMP_MARK}*"):
             if stray.is_file():
                 stray.unlink()
     labelled = {p.name[: -len(NNUNET_FILE_ENDING)] for p in label_dir.glob(f"*{NNUNET_FILE_ENDING}")}
@@ -345,8 +336,6 @@ def start_nnunet_dataset(dataset_dir: str | Path, *, overwrite: bool = False) ->
     Raises:
         FileExistsError: it holds a finished dataset (a ``dataset.json``) and ``overwrite`` is False.
     """
-    import shutil
-
     dataset_dir = Path(dataset_dir)
     if (dataset_dir / "dataset.json").exists():
         if not overwrite:
@@ -448,8 +437,6 @@ def check_nnunet_dataset(dataset_dir: str | Path) -> list[str]:
     Returns:
         Human-readable problems; an empty list means the dataset is valid.
     """
-    from .imageio import load_nifti
-
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         return [f"{dataset_dir}: not a folder"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import SimpleITK as sitk
 
 from .case import DataError
 
@@ -108,8 +109,6 @@ def load_mhd(path: str | Path) -> tuple[np.ndarray, tuple[float, ...]]:
     Raises:
         DataError: the header or its raw data is missing, corrupt or truncated.
     """
-    import SimpleITK as sitk  # imported here: only the legacy CAMUS release needs it
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the dataset folder and the file name")
@@ -150,8 +149,6 @@ def save_mhd(path: str | Path, data: np.ndarray, spacing: tuple[float, ...]) -> 
         data: the array.
         spacing: voxel sizes in mm, one per axis.
     """
-    import SimpleITK as sitk
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(data).T))

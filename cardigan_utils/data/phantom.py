@@ -30,7 +30,7 @@ They are built to make the study meaningful, not to be toys:
 Everything is deterministic per ``(seed, patient index)``: patient ``k`` is the same whatever other
 patients are generated, and its anatomy does not depend on the vendor (only its appearance does,
 and, for echo, the heart's position in the vendor's sector). The labels are anatomically clean
-as drawn: they pass :func:`cardigan_utils.metrics.plausibility_report` (echo; MRI with
+as drawn: they pass :func:`cardigan_utils.shapes.plausibility_report` (echo; MRI with
 ``require=("MYO",)``) at the native resolution and after slicing (tests/test_phantom.py).
 No global random state is touched.
 

@@ -54,6 +54,7 @@ __all__ = [
     "dataset_specs",
     "discover_datasets",
     "get_dataset",
+    "reference_dataset",
     "remap_labels",
 ]
 
@@ -353,6 +354,23 @@ def get_dataset(name: str) -> DatasetSpec:
     if name not in specs:
         raise ValueError(f"unknown dataset {name!r}; choose one of {tuple(specs)}")
     return specs[name]
+
+
+def reference_dataset(modality: str) -> DatasetSpec | None:
+    """The first registered real dataset of a modality (ACDC for MRI, CAMUS for echo).
+
+    Args:
+        modality: ``"mri"`` or ``"echo"``.
+
+    Returns:
+        Its spec, or None when no real dataset of that modality is registered.
+
+    Raises:
+        ValueError: an unknown modality.
+    """
+    if modality not in LABELS:
+        raise ValueError(f"modality must be one of {tuple(LABELS)}, not {modality!r}")
+    return next((s for s in dataset_specs() if s.needs_folder and s.modality == modality), None)
 
 
 def dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:

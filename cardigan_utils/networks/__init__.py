@@ -1,1 +1,2 @@
-"""Networks of the kit: the shape VAE (and, later, SPADE, the discriminator, the U-Net)."""
+"""Networks of the kit: the shape VAE, the SPADE generator and style encoder, the multi-scale
+discriminator, and the U-Net (MONAI's). Training them is each stage's job (shapes, images, segmentation)."""

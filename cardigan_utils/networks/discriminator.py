@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spade import _maybe_sn
+from .spade import maybe_spectral_norm
 
 
 class PatchDiscriminator(nn.Module):
@@ -31,14 +31,14 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         if norm not in ("instance", "none"):
             raise ValueError(f"norm must be 'instance' or 'none', got {norm!r}")
-        layers = [nn.Sequential(_maybe_sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=2), spectral_norm),
+        layers = [nn.Sequential(maybe_spectral_norm(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=2), spectral_norm),
                                 nn.LeakyReLU(0.2))]
         width = ndf
         for n in range(1, n_layers):
             out = min(width * 2, 512)
             stride = 1 if n == n_layers - 1 else 2
             layers.append(nn.Sequential(
-                _maybe_sn(nn.Conv2d(width, out, 4, stride=stride, padding=2, bias=norm == "none"), spectral_norm),
+                maybe_spectral_norm(nn.Conv2d(width, out, 4, stride=stride, padding=2, bias=norm == "none"), spectral_norm),
                 nn.InstanceNorm2d(out, affine=False) if norm == "instance" else nn.Identity(),
                 nn.LeakyReLU(0.2)))
             width = out

@@ -22,7 +22,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _maybe_sn(module: nn.Module, spectral_norm: bool) -> nn.Module:
+def maybe_spectral_norm(module: nn.Module, spectral_norm: bool) -> nn.Module:
+    """``module`` with spectral normalisation of its weight when ``spectral_norm`` is set.
+
+    Args:
+        module: a layer with a ``weight``.
+        spectral_norm: whether to wrap it.
+
+    Returns:
+        The (wrapped) module.
+    """
     return nn.utils.parametrizations.spectral_norm(module) if spectral_norm else module
 
 
@@ -89,13 +98,13 @@ class SPADEResBlock(nn.Module):
         mid = min(in_channels, out_channels)
         spade = dict(label_channels=label_channels, hidden_channels=hidden_channels, norm=norm)
         self.norm_0 = SPADE(channels=in_channels, **spade)
-        self.conv_0 = _maybe_sn(nn.Conv2d(in_channels, mid, 3, padding=1), spectral_norm)
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(in_channels, mid, 3, padding=1), spectral_norm)
         self.norm_1 = SPADE(channels=mid, **spade)
-        self.conv_1 = _maybe_sn(nn.Conv2d(mid, out_channels, 3, padding=1), spectral_norm)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(mid, out_channels, 3, padding=1), spectral_norm)
         self.learned_shortcut = in_channels != out_channels
         if self.learned_shortcut:
             self.norm_s = SPADE(channels=in_channels, **spade)
-            self.conv_s = _maybe_sn(nn.Conv2d(in_channels, out_channels, 1, bias=False), spectral_norm)
+            self.conv_s = maybe_spectral_norm(nn.Conv2d(in_channels, out_channels, 1, bias=False), spectral_norm)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         """Args:
@@ -132,7 +141,7 @@ class StyleEncoder(nn.Module):
         width = in_channels
         for i in range(min(6, int(image_size).bit_length() - 3)):  # 64 -> 4 layers, 128 -> 5, 256 -> 6
             out = ndf * min(2**i, 8)
-            layers += [_maybe_sn(nn.Conv2d(width, out, 3, stride=2, padding=1), spectral_norm),
+            layers += [maybe_spectral_norm(nn.Conv2d(width, out, 3, stride=2, padding=1), spectral_norm),
                        nn.InstanceNorm2d(out, affine=False), nn.LeakyReLU(0.2)]
             width = out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
@@ -218,22 +227,6 @@ class SPADEGenerator(nn.Module):
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = block(x, segs[x.shape[-1]])
         return torch.tanh(self.to_image(F.leaky_relu(x, 0.2)))
-
-
-def one_hot(labels: torch.Tensor, *, num_classes: int = 4, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, H, W) integer labels to a (B, num_classes, H, W) one-hot map.
-
-    Args:
-        labels: integer label maps.
-        num_classes: number of classes.
-        dtype: output dtype.
-
-    Returns:
-        The one-hot map, on the labels' device.
-    """
-    if labels.dtype.is_floating_point:
-        raise TypeError("one_hot needs integer label maps")
-    return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(dtype).contiguous()
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from monai.networks.nets import UNet
 from torch import nn
 
 
@@ -25,8 +26,6 @@ def build_unet(*, in_channels: int = 1, num_classes: int = 4, channels: Sequence
     Returns:
         The network; its keyword arguments are in ``net.config``.
     """
-    from monai.networks.nets import UNet
-
     channels = tuple(int(c) for c in channels)
     net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes, channels=channels,
                strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, dropout=dropout)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from monai.networks.nets import VarAutoEncoder
 from torch import nn
+
+from ..labels import one_hot
 
 DEFAULT_CHANNELS = {64: (32, 64, 128, 256), 128: (16, 32, 64, 128, 256), 256: (16, 32, 64, 128, 256, 256)}
 """Encoder widths per image size: each level halves the size, down to 4x4."""
@@ -73,8 +74,12 @@ class ShapeVAE(nn.Module):
         self.register_buffer("prior_chol", torch.eye(latent_dim))
 
     def one_hot(self, label: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) integer label maps -> (B, C, H, W) float one-hot."""
-        return F.one_hot(label.long(), self.num_classes).permute(0, 3, 1, 2).float()
+        """(B, H, W) integer label maps -> (B, C, H, W) float one-hot, in channels-last memory format.
+
+        Channels-last is the layout this VAE has always been trained on; another layout gives the
+        same values but rounds the convolutions' sums differently, so results would not repeat.
+        """
+        return one_hot(label.long(), num_classes=self.num_classes).contiguous(memory_format=torch.channels_last)
 
     def encode(self, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode label maps.

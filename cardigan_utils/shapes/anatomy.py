@@ -1,192 +1,23 @@
-"""Measures: dataset statistics (notebook 01); segmentation and plausibility metrics join later."""
+"""Anatomical plausibility of 2-D label maps: the checks a generated shape must pass, and clean-up.
+
+A shape generator (the VAE of notebook 02) must produce anatomically valid label maps; notebook
+04 keeps only the shapes that pass. The conventions and the thresholds are stated below.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
-
-from .data.case import LABELS
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-def per_class_dice(pred, target, *, num_classes: int):
-    """Mean Dice per foreground class over a batch of label maps (MONAI's DiceMetric).
-
-    A class absent from both the prediction and the truth of a slice is left out of that class's
-    mean (MONAI's ``ignore_empty``), so an apical slice without RV does not count as a perfect RV.
-
-    Args:
-        pred: (B, H, W) integer label maps.
-        target: (B, H, W) integer label maps.
-        num_classes: classes, background included.
-
-    Returns:
-        (num_classes - 1,) tensor of Dice per foreground class (nan if never present).
-    """
-    import torch.nn.functional as F
-    from monai.metrics import DiceMetric
-    from monai.metrics.utils import do_metric_reduction
-
-    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
-    def onehot(x):
-        return F.one_hot(x.long(), num_classes).permute(0, 3, 1, 2)
-    truth = onehot(target)
-    # The reduction DiceMetric.aggregate() applies, without aggregate() itself: that one gathers the
-    # buffers of every process when torch.distributed is initialised, and under torchrun rank 0
-    # validates alone (the other ranks would never join the gather).
-    dice, _ = do_metric_reduction(metric(onehot(pred), truth), "mean_batch")
-    dice = dice.cpu().float()
-    # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
-    dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
-    return dice
-
-
-def slice_dice(pred, target, *, num_classes: int = 4, batch_size: int = 256) -> np.ndarray:
-    """Mean foreground Dice of each slice (MONAI's DiceMetric), over the classes its truth holds.
-
-    Args:
-        pred: (N, H, W) integer label maps.
-        target: (N, H, W) integer label maps.
-        num_classes: classes, background included.
-        batch_size: slices per MONAI call.
-
-    Returns:
-        (N,) float array; NaN for a slice whose truth is background only.
-    """
-    import warnings
-
-    import torch
-    import torch.nn.functional as F
-    from monai.metrics import DiceMetric
-
-    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
-    out = []
-    for start in range(0, len(pred), batch_size):
-        p = F.one_hot(torch.as_tensor(np.asarray(pred[start:start + batch_size])).long(), num_classes).permute(0, 3, 1, 2)
-        t = F.one_hot(torch.as_tensor(np.asarray(target[start:start + batch_size])).long(), num_classes).permute(0, 3, 1, 2)
-        out.append(metric(p, t).float())
-    per_class = torch.cat(out).numpy() if out else np.zeros((0, num_classes - 1), np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: background-only slices
-        return np.nanmean(per_class, axis=1)
-
-
-def ed_es_table(cache, *, structure: str = "LV"):
-    """ED and ES size of one structure per patient (and view), from a cache's ``cases`` table.
-
-    MRI: volumes in ml. Echo (2-D views): areas in cm² (the cache stores a 1 mm slab's ml).
-
-    Args:
-        cache: a slice cache.
-        structure: structure name (``"LV"``, ``"RV"``, ``"MYO"``, ``"LA"``).
-
-    Returns:
-        ``(table with ED and ES columns, unit)``; patients missing a phase are left out.
-    """
-    echo = cache.manifest["modality"] == "echo"
-    cases = cache.cases.copy()
-    col = f"volume_{structure}_ml"
-    if echo:
-        cases[col] = cases[col] * 10.0
-    wide = cases.pivot_table(index=["patient_id", "view"], columns="phase", values=col).dropna()
-    return wide, ("cm²" if echo else "ml")
-
-
-def dataset_metrics(cache) -> dict[str, Any]:
-    """Summary statistics of a slice cache, written to notebook 01's ``metrics.json``.
-
-    Args:
-        cache: a :class:`~cardigan_utils.data.cache.SliceCache`.
-
-    Returns:
-        A JSON-ready dict: counts per split, pixel share and mean normalised intensity per class,
-        mean ED / ES LV cavity volume (ml; area in cm² for echo) and the share of cases whose LV
-        is larger at ED than at ES.
-    """
-    m = cache.manifest
-    names = LABELS[m["modality"]]
-    labels = np.asarray(cache.labels)
-    images = np.asarray(cache.images)
-    counts = np.bincount(labels.ravel(), minlength=4).astype(float)
-    intensity = {names[k]: float(images[labels == k].mean()) if counts[k] else None for k in names}
-    cases = cache.cases
-    wide, _ = ed_es_table(cache)
-    return {
-        "dataset": m["dataset"],
-        "modality": m["modality"],
-        "image_size": m["image_size"],
-        "n_patients": int(cases["patient_id"].nunique()),
-        "n_cases": int(len(cases)),
-        "n_slices": m["n_slices"],
-        "patients": m["patients"],
-        "slices": m["slices"],
-        "class_fraction": {names[k]: float(counts[k] / counts.sum()) for k in names},
-        "class_intensity": intensity,
-        "lv_ed_mean": float(wide["ED"].mean()) if len(wide) else None,
-        "lv_es_mean": float(wide["ES"].mean()) if len(wide) else None,
-        "lv_ed_gt_es_fraction": float((wide["ED"] > wide["ES"]).mean()) if len(wide) else None,
-        "cache_build_seconds": m.get("build_seconds"),
-    }
-
-
-def write_metrics(run_dir: str | os.PathLike, notebook: str, metrics: dict[str, Any]) -> Path:
-    """Write ``run_dir/<notebook>/metrics.json`` (atomically).
-
-    Args:
-        run_dir: the run directory.
-        notebook: the notebook's stem, e.g. ``"01_datasets"``.
-        metrics: JSON-ready values; NaN and infinities are written as null (strict JSON).
-
-    Returns:
-        The file written.
-    """
-    from .checkpoint import write_text_atomic
-
-    def strict(x):
-        if isinstance(x, dict):
-            return {k: strict(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [strict(v) for v in x]
-        if isinstance(x, float) and not np.isfinite(x):
-            return None
-        return x
-
-    text = json.dumps(strict(metrics), indent=1, allow_nan=False)
-    return write_text_atomic(Path(run_dir) / notebook / "metrics.json", text)
-
-
-def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:
-    """Read what :func:`write_metrics` wrote.
-
-    Args:
-        run_dir: the run directory.
-        notebook: the notebook's stem.
-
-    Returns:
-        The metrics dict.
-
-    Raises:
-        FileNotFoundError: naming the notebook to run first.
-    """
-    path = Path(run_dir) / notebook / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run notebooks/{notebook}.ipynb first")
-    return json.loads(path.read_text())
-
 
 # ---------------------------------------------------------------------------------------------
 # Anatomical plausibility of 2-D label maps
 # ---------------------------------------------------------------------------------------------
 #
 # A shape generator (the VAE of notebook 02) must produce anatomically valid label maps. The checks
-# below look at one 2-D slice (H, W) at a time, in the kit's label convention (see data/case.py):
+# below look at one 2-D slice (H, W) at a time, in the kit's label convention (see labels.py):
 #
 #   mri : 0 background, 1 RV cavity, 2 LV myocardium (MYO), 3 LV cavity (LV)
 #   echo: 0 background, 1 LV cavity (LV), 2 LV myocardium (MYO), 3 left atrium (LA)
@@ -271,7 +102,7 @@ PLAUSIBILITY_CHECKS = {
 # 0.035, 99th pct 0.097, max 0.16 (the current phantom keeps the cavity inside the sector: <= 0.04);
 # the whole mitral
 # opening left uncovered by the LA is ~1/6-1/5 of the cavity's outline (0.21 for the blunt cavity
-# of tests/test_plausibility.py) -> 0.25; a missing lateral wall gives ~0.4. Re-derive all of
+# of tests/test_shapes_anatomy.py) -> 0.25; a missing lateral wall gives ~0.4. Re-derive all of
 # these on CAMUS when it is configured
 # (``plausibility_report(..., details=True)`` returns the measures).
 PLAUSIBILITY_DEFAULTS = {
@@ -350,7 +181,7 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         (labels, top, sizes): the label image; ``top[i]`` the highest label in slices 0..i, so that
         slice i holds the labels ``top[i-1] + 1 .. top[i]`` (``ndimage.label`` numbers components
         in the raster order of their first pixel and a batch is scanned slice after slice;
-        tests/test_plausibility.py checks this against per-slice labelling); the size of each
+        tests/test_shapes_anatomy.py checks this against per-slice labelling); the size of each
         label (index 0 for label 1).
     """
     lab, count = ndi.label(binary, structure=_PLANE8)
@@ -435,7 +266,7 @@ def _check_chunk(masks: np.ndarray, modality: str, opts: dict[str, Any]) -> dict
     return {k: out[k] for k in PLAUSIBILITY_CHECKS[modality]} | details
 
 
-def plausibility_report(masks: np.ndarray, *, modality: str = "mri", details: bool = False, **bounds) -> "pd.DataFrame":
+def plausibility_report(masks: np.ndarray, *, modality: str = "mri", details: bool = False, **bounds) -> pd.DataFrame:
     """Run the anatomical plausibility checks on a batch of 2-D label maps.
 
     The work is vectorised over the batch (one ``scipy.ndimage.label`` call per structure and per
@@ -461,8 +292,6 @@ def plausibility_report(masks: np.ndarray, *, modality: str = "mri", details: bo
         ValueError: wrong shape, values outside 0..3, unknown modality or bad option values.
         TypeError: an unknown option name.
     """
-    import pandas as pd
-
     opts = _plausibility_options(modality, bounds)
     arr = _as_masks(masks, 3)
     n, h, w = arr.shape
@@ -538,7 +367,7 @@ def plausibility_checks(mask: np.ndarray, *, modality: str = "mri", **bounds) ->
     return {k: bool(row[k]) for k in PLAUSIBILITY_CHECKS[modality]}
 
 
-def plausibility_summary(report: "pd.DataFrame") -> dict[str, Any]:
+def plausibility_summary(report: pd.DataFrame) -> dict[str, Any]:
     """Summarise a :func:`plausibility_report`: valid fraction and per-check failure rates.
 
     Args:
@@ -615,197 +444,3 @@ def postprocess_masks(
                     lab[i][holes[i]] = nearest[holes[i]]
         out[sl] = lab[:, 1:-1, 1:-1]
     return out[0] if single else out
-
-
-# --------------------------------------------------------------------------------------------
-# Image realism
-
-
-def intensity_distances(
-    images_a: np.ndarray,
-    images_b: np.ndarray,
-    labels: np.ndarray,
-    *,
-    names: list[str],
-    labels_b: np.ndarray | None = None,
-    max_pixels: int = 200_000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Per-class distance between the intensity distributions of two image sets.
-
-    The Wasserstein-1 distance (SciPy) between the intensities of class ``k`` pixels in
-    ``images_a`` and in ``images_b``: for images in [0, 1] it is the mean shift, in intensity
-    units, of the cheapest way to turn one histogram into the other. Real against generated
-    images of the same label maps says how well the GAN renders each tissue; real against real
-    (other patients) gives the yardstick of natural variation.
-
-    Args:
-        images_a: (N, H, W) images in [0, 1].
-        images_b: (M, H, W) images in [0, 1].
-        labels: (N, H, W) label maps of ``images_a`` (and of ``images_b`` unless ``labels_b``).
-        names: class names, index = label value.
-        labels_b: (M, H, W) label maps of ``images_b`` when they differ from ``labels``.
-        max_pixels: at most this many pixels per class and set (a seeded random subset).
-        seed: seed of that subset.
-
-    Returns:
-        ``{name: distance}``; NaN for a class absent from either set.
-    """
-    from scipy.stats import wasserstein_distance
-
-    labels_b = labels if labels_b is None else labels_b
-    if images_a.shape != labels.shape or images_b.shape != labels_b.shape:
-        raise ValueError(f"images and label maps differ in shape: {images_a.shape} vs {labels.shape}, "
-                         f"{images_b.shape} vs {labels_b.shape}")
-    rng = np.random.default_rng(seed)
-
-    def pixels(images: np.ndarray, lab: np.ndarray, k: int) -> np.ndarray:
-        values = np.asarray(images)[np.asarray(lab) == k]
-        return rng.choice(values, max_pixels, replace=False) if len(values) > max_pixels else values
-
-    out = {}
-    for k, name in enumerate(names):
-        a, b = pixels(images_a, labels, k), pixels(images_b, labels_b, k)
-        out[name] = float(wasserstein_distance(a, b)) if len(a) and len(b) else float("nan")
-    return out
-
-
-def nearest_neighbours(queries: np.ndarray, references: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """For each query image, the closest reference image (root-mean-square pixel difference).
-
-    Used to ask whether a GAN copies its training images: generated images should be no closer
-    to the training set than new real patients are.
-
-    Args:
-        queries: (N, H, W) images.
-        references: (M, H, W) images of the same size.
-        batch_size: queries compared at once.
-
-    Returns:
-        ``(distance, index)``: (N,) RMS distances and (N,) indices into ``references``.
-    """
-    import torch
-
-    if queries.shape[1:] != references.shape[1:]:
-        raise ValueError(f"queries are {queries.shape[1:]}, references {references.shape[1:]}")
-    ref = torch.from_numpy(np.asarray(references, np.float32).reshape(len(references), -1))
-    dist, idx = [], []
-    for i in range(0, len(queries), batch_size):
-        q = torch.from_numpy(np.asarray(queries[i : i + batch_size], np.float32).reshape(-1, ref.shape[1]))
-        d = torch.cdist(q, ref)
-        best = d.min(1)
-        dist.append(best.values / np.sqrt(ref.shape[1]))
-        idx.append(best.indices)
-    return torch.cat(dist).numpy(), torch.cat(idx).numpy()
-
-
-def diversity(labels: np.ndarray, *, n_pairs: int = 2000, seed: int = 0) -> float:
-    """Mean dissimilarity of random pairs of label maps: 1 - mean foreground Dice of the pair.
-
-    0 means every map is the same; real datasets give the yardstick.
-
-    Args:
-        labels: (N, H, W) label maps (N >= 2).
-        n_pairs: random pairs drawn.
-        seed: seed of the pairs.
-
-    Returns:
-        The mean over pairs (classes absent from both maps of a pair are left out).
-    """
-    if len(labels) < 2:
-        raise ValueError("diversity needs at least two label maps")
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, len(labels), n_pairs)
-    b = (a + rng.integers(1, len(labels), n_pairs)) % len(labels)
-    import torch
-
-    labels = torch.from_numpy(np.asarray(labels))
-    dice = per_class_dice(labels[a], labels[b], num_classes=4)
-    return float(1 - np.nanmean(dice.numpy()))
-
-
-# --------------------------------------------------------------------------------------------
-# Segmentation
-
-
-def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> "pd.DataFrame":
-    """Dice and HD95 (mm) per structure for every volume (patient, phase, view) of predicted slices.
-
-    The slices of a volume are stacked in slice order and scored in 3-D with MONAI's metrics, at
-    the cache's pixel spacing and the volume's slice spacing, as the ACDC challenge scores them;
-    volumes (ml) of prediction and truth come along for EDV / ESV / EF.
-
-    Args:
-        pred: (N, S, S) predicted label maps for the cache rows ``indices``.
-        cache: the :class:`~cardigan_utils.data.cache.SliceCache` holding the truth.
-        indices: the cache rows predicted (e.g. ``cache.indices("test")``).
-
-    Returns:
-        One row per volume and structure: patient_id, phase, view, structure, dice, hd95_mm
-        (NaN where the structure is absent from the truth or the prediction), volume_pred_ml,
-        volume_true_ml.
-    """
-    import pandas as pd
-
-    from .data.case import LABELS
-
-    indices = np.asarray(indices)
-    if len(pred) != len(indices):
-        raise ValueError(f"{len(pred)} predictions for {len(indices)} cache rows")
-    names = LABELS[cache.manifest["modality"]]
-    table = cache.slices.iloc[indices].assign(_row=np.arange(len(indices)))
-    cases = cache.cases.set_index(["patient_id", "phase", "view"])
-    rows = []
-    for (pid, phase, view), group in table.groupby(["patient_id", "phase", "view"], sort=True):
-        group = group.sort_values("slice_index")
-        p = np.stack([pred[i] for i in group._row], axis=-1)
-        t = np.stack([np.asarray(cache.labels[indices[i]]) for i in group._row], axis=-1)
-        pixel = float(group.spacing_mm.iloc[0])
-        z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
-        spacing = (pixel, pixel, z)
-        for row in volume_scores(p, t, spacing=spacing, names=names):
-            rows.append({"patient_id": pid, "phase": phase, "view": view, **row})
-    return pd.DataFrame(rows)
-
-
-def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, ...],
-                  names: dict[int, str]) -> list[dict[str, Any]]:
-    """Dice, HD95 (mm, MONAI) and volumes (ml) of structures 1..3 in one predicted label volume.
-
-    Args:
-        pred: (X, Y, Z) or (X, Y) predicted labels.
-        truth: the ground truth, same shape.
-        spacing: voxel size in mm, one per axis.
-        names: class index -> structure name.
-
-    Returns:
-        One dict per structure: structure, dice (NaN if absent from both; 0 if predicted where the
-        truth has none), hd95_mm (NaN unless present in both), volume_pred_ml, volume_true_ml.
-    """
-    import warnings
-
-    from monai.metrics import compute_hausdorff_distance
-
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    voxel_ml = float(np.prod(spacing)) / 1000
-    with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
-        hd = compute_hausdorff_distance(_onehot_volume(pred), _onehot_volume(truth), include_background=False,
-                                        percentile=95, spacing=list(spacing))[0]
-    rows = []
-    for k in (1, 2, 3):
-        pk, tk = pred == k, truth == k
-        both = pk.sum() + tk.sum()
-        rows.append({"structure": names[k], "dice": 2 * float((pk & tk).sum()) / float(both) if both else float("nan"),
-                     "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
-                     "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml})
-    return rows
-
-
-def _onehot_volume(x: np.ndarray):
-    import torch
-
-    onehot = torch.nn.functional.one_hot(torch.from_numpy(np.asarray(x).astype(np.int64)), 4)
-    return onehot.permute(onehot.dim() - 1, *range(onehot.dim() - 1))[None]

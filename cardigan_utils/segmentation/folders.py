@@ -12,10 +12,19 @@ it, and each further pass is centred on what the one before found, until the cen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+import pandas as pd
+import SimpleITK as sitk
 
-from .data.slices import DEFAULT_FOV_MM, crop_or_pad, normalise_intensity, resample_slices
+from ..config import progress
+from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, normalise_intensity, resample_slices
+from ..labels import LABELS
+from ..metrics import volume_scores
+from ..runs import atomic_path, write_csv_atomic
+from .train import load_segmenter, predict
 
 
 @dataclass
@@ -129,8 +138,6 @@ def segment_volume(model, image: np.ndarray, spacing: tuple[float, float, float]
     Returns:
         (X, Y, Z) uint8 label volume.
     """
-    from .train import predict
-
     fov = fov_mm if fov_mm is not None else DEFAULT_FOV_MM[modality]
     center = None
     for _ in range(max(1, passes) if fov is not None else 1):
@@ -169,8 +176,6 @@ def find_images(input_dir) -> list:
     Returns:
         Sorted paths, ground truth, 4-D cines and sequences left out.
     """
-    from pathlib import Path
-
     root = Path(input_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
@@ -181,11 +186,7 @@ def find_images(input_dir) -> list:
 
 def _read(path):
     """(array (X, Y, Z), spacing, writer) of a NIfTI or .mhd image; the writer saves labels in its geometry."""
-    import nibabel as nib
-
     if path.name.endswith(".mhd"):
-        import SimpleITK as sitk
-
         img = sitk.ReadImage(str(path))
         array = np.transpose(sitk.GetArrayFromImage(img))  # SimpleITK gives (z, y, x)
         spacing = tuple(float(s) for s in img.GetSpacing())
@@ -225,15 +226,6 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
     Returns:
         The volumes table (one row per image and structure, in ml); also written to ``volumes.csv``.
     """
-    from pathlib import Path
-
-    import pandas as pd
-
-    from .checkpoint import write_text_atomic
-    from .config import progress
-    from .data.case import LABELS
-    from .train import load_segmenter
-
     model, config = load_segmenter(model_path, device=device)
     data = config.get("data") or {}
     if not {"modality", "image_size"} <= set(data):
@@ -249,22 +241,18 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
         out = output_dir / path.relative_to(input_dir).parent / f"{_stem(path)}_gt.nii.gz"
         volume, spacing, write = _read(path)
         if out.exists() and not overwrite:
-            import nibabel as nib
-
             labels = np.asarray(nib.load(str(out)).dataobj).reshape(volume.shape)
         else:
             labels = segment_volume(model, volume, spacing, modality=data["modality"], image_size=data["image_size"],
                                     fov_mm=data.get("fov_mm"))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name.replace(".nii.gz", ".tmp.nii.gz"))
-            write(labels, tmp)
-            tmp.replace(out)
+            with atomic_path(out) as tmp:
+                write(labels, tmp)
         voxel_ml = float(np.prod(spacing)) / 1000
         for k in (1, 2, 3):
             rows.append({"image": str(path.relative_to(input_dir)), "prediction": str(out.relative_to(output_dir)),
                          "structure": names[k], "volume_ml": float((labels == k).sum()) * voxel_ml})
     table = pd.DataFrame(rows)
-    write_text_atomic(output_dir / "volumes.csv", table.to_csv(index=False))
+    write_csv_atomic(output_dir / "volumes.csv", table)
     return table
 
 
@@ -280,14 +268,6 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
         One row per image and structure (file, structure, dice, hd95_mm, volumes); also written to
         ``<pred_dir>/evaluation.csv``.
     """
-    from pathlib import Path
-
-    import pandas as pd
-
-    from .checkpoint import write_text_atomic
-    from .data.case import LABELS
-    from .metrics import volume_scores
-
     pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
     preds = sorted(p for p in pred_dir.rglob("*_gt.nii.gz"))
     if not preds:
@@ -311,5 +291,5 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
     if not rows:
         raise FileNotFoundError(f"{truth_dir}: no ground truth matches the predictions (e.g. {missing[:3]})")
     table = pd.DataFrame(rows)
-    write_text_atomic(pred_dir / "evaluation.csv", table.to_csv(index=False))
+    write_csv_atomic(pred_dir / "evaluation.csv", table)
     return table

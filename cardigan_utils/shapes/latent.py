@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..metrics import per_class_dice
+
 
 @dataclass
 class LatentCodes:
@@ -103,8 +105,6 @@ def reconstruct(model, labels: np.ndarray, *, names: list[str], batch_size: int 
     Returns:
         ``(reconstructions (N, H, W) uint8, per-slice Dice table with one column per class)``.
     """
-    from .metrics import per_class_dice
-
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(labels))
     was_training = model.training

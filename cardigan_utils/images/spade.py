@@ -1,0 +1,439 @@
+"""Stage 3, the first generator family: SPADE (Park et al. 2019), label map -> image.
+
+Build, one training step, the training loop, render, save and load; :data:`FAMILY` offers them
+behind the generator contract (:mod:`cardigan_utils.images.contract`), and :class:`SpadeRenderer`
+is a trained SPADE generator as the rest of the kit uses it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.image import imsave
+
+from .. import distributed
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import STAGE_DEFAULTS, get_device, progress, use_bf16
+from ..labels import NUM_CLASSES, label_image, one_hot
+from ..loop import close_epoch, epoch_seed, rank_seed, resume_from
+from ..losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
+from ..networks.discriminator import MultiScaleDiscriminator
+from ..networks.spade import SPADEGenerator, StyleEncoder
+from .contract import GeneratorFamily
+
+_DEFAULTS = STAGE_DEFAULTS["spade"]
+
+FAMILY_NAME = "spade"
+"""The family name recorded in every SPADE checkpoint's config."""
+
+
+def spade_step(
+    generator,
+    discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    seg: torch.Tensor,
+    real: torch.Tensor,
+    *,
+    encoder=None,
+    fm_weight: float = 10.0,
+    kl_weight: float = 0.05,
+    amp_dtype: torch.dtype | None = None,
+    g_discriminator=None,
+) -> dict[str, torch.Tensor]:
+    """One SPADE training iteration: a discriminator step, then a generator step.
+
+    The generator runs once: its output, detached, trains the discriminator (hinge loss); the
+    same output then trains the generator against the updated discriminator (hinge + feature
+    matching + KL of the style encoder). The discriminator's weights are frozen during the
+    generator step so no weight gradient is computed for them. The reference trainer runs the
+    generator twice and computes those gradients; this order gives the same updates for less work.
+
+    Args:
+        generator: a :class:`~cardigan_utils.networks.spade.SPADEGenerator` (or its compiled wrapper).
+        discriminator: a :class:`~cardigan_utils.networks.discriminator.MultiScaleDiscriminator`.
+        opt_g: optimiser of the generator (and encoder).
+        opt_d: optimiser of the discriminator.
+        seg: (B, L, H, W) one-hot label maps.
+        real: (B, C, H, W) real images in [-1, 1].
+        encoder: optional :class:`~cardigan_utils.networks.spade.StyleEncoder`.
+        fm_weight: weight of feature matching.
+        kl_weight: weight of the style KL (ignored without encoder).
+        amp_dtype: autocast dtype (``torch.bfloat16``) or None for full precision.
+        g_discriminator: the discriminator to call in the generator step (default ``discriminator``).
+            Under DistributedDataParallel pass the unwrapped module: its weights are frozen in that
+            step, and a DDP wrapper would wait for gradients that never come. Spectral norm stays
+            the same on every rank either way: its power iteration depends only on the weights
+            and on the vector ``u``, which DDP copies from rank 0 before every wrapped forward.
+
+    Returns:
+        Detached scalar losses ``d``, ``g_gan``, ``fm``, ``kl`` (no host sync: call ``.item()`` when needed).
+    """
+    n = seg.shape[0]
+    autocast = torch.autocast(device_type=seg.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+    with autocast:
+        z, kl = None, torch.zeros((), device=seg.device)
+        if encoder is not None:
+            mu, logvar = encoder(real)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            kl = kl_loss(mu, logvar)
+        fake = generator(seg, z)
+        both = discriminator(torch.cat([fake.detach(), real]), torch.cat([seg, seg]))
+        d_loss = hinge_d_loss([s[-1][n:] for s in both], [s[-1][:n] for s in both])
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    g_discriminator = discriminator if g_discriminator is None else g_discriminator
+    discriminator.requires_grad_(False)
+    try:
+        with autocast:
+            fake_out = g_discriminator(fake, seg)
+            with torch.no_grad():
+                real_out = g_discriminator(real, seg)
+            g_gan = hinge_g_loss([s[-1] for s in fake_out])
+            fm = feature_matching_loss(fake_out, real_out)
+            g_loss = g_gan + fm_weight * fm + (kl_weight * kl if encoder is not None else 0.0)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    finally:
+        discriminator.requires_grad_(True)
+    return {"d": d_loss.detach(), "g_gan": g_gan.detach(), "fm": fm.detach(), "kl": kl.detach()}
+
+
+def build_spade(
+    *,
+    image_size: int,
+    ngf: int = _DEFAULTS["ngf"],
+    hidden_channels: int = _DEFAULTS["hidden_channels"],
+    z_dim: int = _DEFAULTS["z_dim"],
+    ndf: int = _DEFAULTS["ndf"],
+    n_layers_d: int = _DEFAULTS["n_layers_d"],
+    num_scales: int = _DEFAULTS["num_scales"],
+    spectral_norm: bool = _DEFAULTS["spectral_norm"],
+    label_channels: int = NUM_CLASSES,
+    image_channels: int = 1,
+):
+    """The generator, discriminator and (if ``z_dim``) style encoder of a SPADE GAN.
+
+    Args:
+        image_size: 64, 128 or 256.
+        ngf: generator width (last block; head at ``16 * ngf``).
+        hidden_channels: SPADE hidden width.
+        z_dim: style code size; > 0 adds the style encoder (multi-modal output).
+        ndf: discriminator width.
+        n_layers_d: layers per discriminator scale.
+        num_scales: discriminator scales.
+        spectral_norm: spectral normalisation in G and D.
+        label_channels: label classes (one-hot channels).
+        image_channels: image channels.
+
+    Returns:
+        ``(generator, discriminator, encoder_or_None)`` on the CPU.
+    """
+    generator = SPADEGenerator(image_size=image_size, label_channels=label_channels, out_channels=image_channels,
+                               ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, spectral_norm=spectral_norm)
+    discriminator = MultiScaleDiscriminator(image_channels=image_channels, label_channels=label_channels, ndf=ndf,
+                                            n_layers=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
+    encoder = StyleEncoder(image_size=image_size, in_channels=image_channels, z_dim=z_dim, spectral_norm=spectral_norm) if z_dim else None
+    return generator, discriminator, encoder
+
+
+def train_spade(
+    cache,
+    *,
+    run_dir: str | Path,
+    ngf: int = _DEFAULTS["ngf"],
+    hidden_channels: int = _DEFAULTS["hidden_channels"],
+    z_dim: int = _DEFAULTS["z_dim"],
+    ndf: int = _DEFAULTS["ndf"],
+    n_layers_d: int = _DEFAULTS["n_layers_d"],
+    num_scales: int = _DEFAULTS["num_scales"],
+    spectral_norm: bool = _DEFAULTS["spectral_norm"],
+    max_epochs: int = _DEFAULTS["max_epochs"],
+    batch_size: int = _DEFAULTS["batch_size"],
+    lr_g: float = _DEFAULTS["lr_g"],
+    lr_d: float = _DEFAULTS["lr_d"],
+    betas: tuple[float, float] = _DEFAULTS["betas"],
+    fm_weight: float = _DEFAULTS["fm_weight"],
+    kl_weight: float = _DEFAULTS["kl_weight"],
+    sample_interval: int = _DEFAULTS["sample_interval"],
+    n_fixed: int = _DEFAULTS["n_fixed"],
+    device: str | torch.device | None = None,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    compile: bool = _DEFAULTS["compile"],
+    seed: int = 0,
+    resume: bool = True,
+    progress_bar: bool = True,
+    name: str = "spade",
+) -> pd.DataFrame:
+    """Train a SPADE GAN to render the slice cache's label maps as its images.
+
+    Two-time-scale Adam (G ``lr_g``, D ``lr_d``, ``betas``), hinge loss + feature matching
+    (+ KL with a style encoder). Writes to ``run_dir``: ``<name>.pt`` (generator and encoder, for
+    later notebooks), ``<name>_last.pt`` (everything, for resuming; every epoch),
+    ``<name>_history.csv`` and ``<name>_samples/epoch_NNNN.png``: the same ``n_fixed`` validation
+    label maps (with fixed style codes, drawn in ``labels.png``) rendered every ``sample_interval`` epochs.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache` (train split for training, val for the fixed batch).
+        run_dir: where checkpoints and samples go.
+        ngf, hidden_channels, z_dim, ndf, n_layers_d, num_scales, spectral_norm: see :func:`build_spade`.
+        max_epochs: epochs in total (a resumed run continues up to this).
+        batch_size: batch size.
+        lr_g: generator (and encoder) learning rate.
+        lr_d: discriminator learning rate.
+        betas: Adam betas.
+        fm_weight: feature matching weight.
+        kl_weight: style KL weight.
+        sample_interval: render the fixed batch every this many epochs (and at the last).
+        n_fixed: size of the fixed batch.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
+        amp: bf16 autocast; None: where it pays (CUDA, CPUs with native bf16; see ``use_bf16``).
+        channels_last: channels-last memory format; None: on for CUDA.
+        compile: wrap G and D in ``torch.compile`` (CUDA; slow to start, faster after).
+        seed: seed of the weights and of every epoch's randomness.
+        resume: continue from ``<name>_last.pt`` if it exists.
+        progress_bar: show a tqdm bar with the losses.
+        name: checkpoint file stem.
+
+    Returns:
+        History: one row per epoch (epoch, d, g_gan, fm, kl, seconds, img_per_s).
+    """
+    ctx = distributed.context()
+    device = distributed.device_for(ctx, device)
+    amp = use_bf16(device) if amp is None else amp
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    amp_dtype = torch.bfloat16 if amp else None
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    run_dir = Path(run_dir)
+    image_size = int(cache.manifest["image_size"])
+    train_idx = cache.indices("train")
+    val_idx = cache.indices("val")
+    if len(train_idx) == 0:
+        raise ValueError(f"the cache {cache.path} has no train slices; rebuild it with more patients")
+    fixed_idx = (val_idx if len(val_idx) else train_idx)[:n_fixed]
+    model_config = dict(image_size=image_size, ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, ndf=ndf,
+                        n_layers_d=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
+    torch.manual_seed(seed)
+    generator, discriminator, encoder = build_spade(**model_config)
+    for m in (generator, discriminator, encoder):
+        if m is not None:
+            m.to(device=device, memory_format=fmt)
+    g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
+    betas = (float(betas[0]), float(betas[1]))
+    opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    fixed_z = torch.randn(len(fixed_idx), z_dim, generator=torch.Generator().manual_seed(seed)) if z_dim else None
+    config = {
+        "family": FAMILY_NAME,
+        "model": model_config,
+        "train": {"max_epochs": max_epochs, "batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d, "betas": list(betas),
+                  "fm_weight": fm_weight, "kl_weight": kl_weight, "amp": amp, "seed": seed},
+        "data": {"cache": str(cache.path), "dataset": cache.manifest["dataset"], "modality": cache.manifest["modality"]},
+    }
+    final_path = run_dir / f"{name}.pt"
+    samples_dir = run_dir / f"{name}_samples"
+    resumed = resume_from(run_dir, name, device=device, resume=resume)
+    start_epoch, history, state = resumed.start_epoch, resumed.history, resumed.state
+    if state is not None:
+        if resumed.config.get("model") not in (None, model_config):
+            raise ValueError(f"{run_dir / name}_last.pt was trained with {resumed.config['model']}, not {model_config}: "
+                             "use another run_dir, or resume=False to start again")
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        if encoder is not None:
+            encoder.load_state_dict(state["encoder"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+
+    def compiled(model):
+        return torch.compile(model) if compile else model
+
+    step_g = compiled(distributed.wrap(generator, ctx, device))
+    step_d = compiled(distributed.wrap(discriminator, ctx, device))
+    step_e = distributed.wrap(encoder, ctx, device) if encoder is not None else None
+    plain_d = compiled(discriminator) if ctx.distributed else step_d  # the generator step's (see spade_step)
+    images = cache.images
+    labels = cache.labels
+
+    def batch_of(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.sort(idx)  # memory-mapped reads in file order
+        real = torch.from_numpy(np.ascontiguousarray(images[idx]))[:, None].to(device) * 2 - 1
+        seg = one_hot(torch.from_numpy(np.ascontiguousarray(labels[idx])).to(device))
+        return seg.contiguous(memory_format=fmt), real.contiguous(memory_format=fmt)
+
+    per_rank = len(distributed.shard(np.arange(len(train_idx)), ctx))
+    steps = per_rank // batch_size  # drop the last partial batch: batch norm needs full batches
+    if steps == 0:
+        raise ValueError(f"{per_rank} training slices per process is less than one batch of {batch_size}")
+    bar = progress(total=max(0, max_epochs - start_epoch) * steps, desc="SPADE", enabled=progress_bar and ctx.is_main)
+    for epoch in range(start_epoch, max_epochs):
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        torch.manual_seed(rank_seed(seed, epoch, ctx))  # style noise
+        order = distributed.shard(torch.randperm(len(train_idx), generator=gen).numpy(), ctx)
+        generator.train(), discriminator.train()
+        if encoder is not None:
+            encoder.train()
+        sums: dict[str, torch.Tensor] = {}
+        for step in range(steps):
+            seg, real = batch_of(train_idx[order[step * batch_size : (step + 1) * batch_size]])
+            losses = spade_step(step_g, step_d, opt_g, opt_d, seg, real, encoder=step_e, fm_weight=fm_weight,
+                                kl_weight=kl_weight, amp_dtype=amp_dtype, g_discriminator=plain_d)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value / steps
+            bar.update(1)
+            if step % 10 == 0 or step == steps - 1:
+                bar.set_postfix(epoch=epoch + 1, d=f"{losses['d'].item():.2f}", g=f"{losses['g_gan'].item():.2f}",
+                                fm=f"{losses['fm'].item():.2f}")
+        distributed.sync_buffers([generator, discriminator, encoder], ctx)
+        seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {"epoch": epoch + 1, **{k: distributed.mean(float(v), ctx) for k, v in sums.items()},
+                               "seconds": round(seconds, 2),
+                               "img_per_s": round(steps * batch_size * ctx.world_size / seconds, 1)}
+        if not ctx.is_main:
+            history.append(row)
+            distributed.barrier(ctx)  # rank 0 renders samples and writes the checkpoints
+            continue
+        if (epoch + 1) % sample_interval == 0 or epoch + 1 == max_epochs:
+            seg, _ = batch_of(fixed_idx)
+            fake = render(generator, seg, z=fixed_z)
+            samples_dir.mkdir(parents=True, exist_ok=True)
+            if not (samples_dir / "labels.png").exists():
+                imsave(samples_dir / "labels.png", np.concatenate([label_image(m) for m in labels[np.sort(fixed_idx)]], axis=1))
+            imsave(samples_dir / f"epoch_{epoch + 1:04d}.png", np.concatenate(list(fake), axis=1), cmap="gray", vmin=0, vmax=1)
+        state = {"generator": generator.state_dict(), "encoder": encoder.state_dict() if encoder is not None else {},
+                 "epoch": epoch + 1}
+        save_checkpoint(final_path, state, config={**config, "epoch": epoch + 1})
+        close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                    last_state={**state, "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                                "opt_d": opt_d.state_dict()})
+        distributed.barrier(ctx)
+    bar.close()
+    return pd.DataFrame(history)
+
+
+@torch.no_grad()
+def render(generator, seg: torch.Tensor, *, z: torch.Tensor | None = None, batch_size: int = 64,
+           amp: bool | None = None) -> np.ndarray:
+    """Images of label maps from a trained generator, in eval mode, as [0, 1] arrays.
+
+    Args:
+        generator: a :class:`~cardigan_utils.networks.spade.SPADEGenerator`.
+        seg: (N, L, H, W) one-hot maps, or (N, H, W) integer label maps.
+        z: (N, z_dim) style codes for a multi-modal generator; None draws them from N(0, I)
+            with the global torch generator (seed it for repeatable images).
+        batch_size: images per forward pass.
+        amp: bf16 autocast; None: where it pays (``use_bf16``; 2x faster on a CPU with native bf16).
+
+    Returns:
+        (N, H, W) float32 images in [0, 1] (first channel).
+    """
+    device = next(generator.parameters()).device
+    amp = use_bf16(device) if amp is None else amp
+    if seg.dim() == 3:
+        seg = one_hot(seg, num_classes=generator.label_channels)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    for i in range(0, len(seg), batch_size):
+        zi = z[i : i + batch_size].to(device) if z is not None else None
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            image = generator(seg[i : i + batch_size].to(device).float(), zi)
+        out.append(((image.float() + 1) / 2).clamp(0, 1)[:, 0].cpu())
+    generator.train(was_training)
+    return torch.cat(out).numpy()
+
+
+class SpadeRenderer:
+    """A trained SPADE generator behind the generator contract (:class:`~cardigan_utils.images.contract.ImageGenerator`).
+
+    Args:
+        network: the :class:`~cardigan_utils.networks.spade.SPADEGenerator`, in eval mode.
+        config: the checkpoint's JSON config (``family``, ``model``, ``train``, ``data``).
+        encoder: its :class:`~cardigan_utils.networks.spade.StyleEncoder`, or None.
+    """
+
+    family = FAMILY_NAME
+
+    def __init__(self, network: SPADEGenerator, *, config: dict[str, Any], encoder: StyleEncoder | None = None) -> None:
+        self.network, self.encoder, self.config = network, encoder, config
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square images (and label maps) it renders."""
+        return int(self.network.image_size)
+
+    @property
+    def style_dim(self) -> int:
+        """Size of a style code; 0 when every label map has one image only."""
+        return int(self.network.z_dim)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network's weights are."""
+        return next(self.network.parameters()).device
+
+    def sample_styles(self, n: int, *, seed: int) -> torch.Tensor | None:
+        """``n`` style codes from N(0, I), drawn from a generator of that seed (None without style codes).
+
+        Args:
+            n: how many.
+            seed: the seed.
+
+        Returns:
+            (n, style_dim) float32 codes on the CPU, or None.
+        """
+        if not self.style_dim:
+            return None
+        return torch.randn(n, self.style_dim, generator=torch.Generator().manual_seed(seed))
+
+    def render(self, labels: torch.Tensor | np.ndarray, *, styles: torch.Tensor | None = None,
+               batch_size: int = 64) -> np.ndarray:
+        """Images of label maps (see :func:`render`).
+
+        Args:
+            labels: (N, H, W) integer label maps (or (N, L, H, W) one-hot).
+            styles: (N, style_dim) codes from :meth:`sample_styles`; None draws them from the global
+                torch generator (seed it for repeatable images).
+            batch_size: images per forward pass.
+
+        Returns:
+            (N, H, W) float32 images in [0, 1].
+        """
+        labels = torch.from_numpy(np.ascontiguousarray(labels)) if isinstance(labels, np.ndarray) else labels
+        return render(self.network, labels.to(self.device), z=styles, batch_size=batch_size)
+
+
+def load_spade(path: str | Path, *, device: str | torch.device | None = None) -> SpadeRenderer:
+    """Load a trained SPADE generator (and its style encoder, if it has one).
+
+    Args:
+        path: ``spade.pt`` (with ``spade.json`` beside it).
+        device: where to put it (default: the best available).
+
+    Returns:
+        The :class:`SpadeRenderer`, its networks in eval mode.
+    """
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    state, config = load_checkpoint(path, map_location=str(device))
+    generator, _, encoder = build_spade(**config["model"])
+    generator.load_state_dict(state["generator"])
+    generator.to(device).eval()
+    if encoder is not None:
+        encoder.load_state_dict(state["encoder"])
+        encoder.to(device).eval()
+    return SpadeRenderer(generator, config=config, encoder=encoder)
+
+
+FAMILY = GeneratorFamily(name=FAMILY_NAME, stage="spade", build=build_spade, step=spade_step, train=train_spade,
+                         load=load_spade)
+"""SPADE behind the generator contract."""

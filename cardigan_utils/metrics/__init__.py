@@ -1,0 +1,27 @@
+"""Measures, split by what they measure.
+
+- :mod:`~cardigan_utils.metrics.overlap`: Dice per class and per slice, 3-D Dice / HD95 / volumes
+  of segmentations;
+- :mod:`~cardigan_utils.metrics.realism`: per-tissue intensity distances, nearest neighbours
+  (the copy check) and shape diversity;
+- :mod:`~cardigan_utils.metrics.dataset`: statistics of a slice cache.
+
+The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shapes.anatomy`);
+``metrics.json`` is written by :func:`cardigan_utils.runs.write_metrics`.
+"""
+
+from .dataset import dataset_metrics, ed_es_table
+from .overlap import per_class_dice, segmentation_scores, slice_dice, volume_scores
+from .realism import diversity, intensity_distances, nearest_neighbours
+
+__all__ = [
+    "dataset_metrics",
+    "diversity",
+    "ed_es_table",
+    "intensity_distances",
+    "nearest_neighbours",
+    "per_class_dice",
+    "segmentation_scores",
+    "slice_dice",
+    "volume_scores",
+]

@@ -1,0 +1,147 @@
+"""Overlap and distance measures of segmentations: Dice per class and per slice, 3-D Dice / HD95 / volumes.
+
+Everything is MONAI's metrics underneath (``DiceMetric``, ``compute_hausdorff_distance``), in the
+kit's label convention (:mod:`cardigan_utils.labels`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.metrics import DiceMetric, compute_hausdorff_distance
+from monai.metrics.utils import do_metric_reduction
+
+from ..labels import LABELS, one_hot
+
+
+def per_class_dice(pred, target, *, num_classes: int):
+    """Mean Dice per foreground class over a batch of label maps (MONAI's DiceMetric).
+
+    A class absent from both the prediction and the truth of a slice is left out of that class's
+    mean (MONAI's ``ignore_empty``), so an apical slice without RV does not count as a perfect RV.
+
+    Args:
+        pred: (B, H, W) integer label maps.
+        target: (B, H, W) integer label maps.
+        num_classes: classes, background included.
+
+    Returns:
+        (num_classes - 1,) tensor of Dice per foreground class (nan if never present).
+    """
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
+
+    def onehot(x):
+        return one_hot(x.long(), num_classes=num_classes, dtype=torch.int64)
+
+    truth = onehot(target)
+    # The reduction DiceMetric.aggregate() applies, without aggregate() itself: that one gathers the
+    # buffers of every process when torch.distributed is initialised, and under torchrun rank 0
+    # validates alone (the other ranks would never join the gather).
+    dice, _ = do_metric_reduction(metric(onehot(pred), truth), "mean_batch")
+    dice = dice.cpu().float()
+    # mean_batch reports 0 for a class absent from every slice; it has no Dice: nan.
+    dice[truth[:, 1:].sum(dim=(0, 2, 3)).cpu() == 0] = float("nan")
+    return dice
+
+
+def slice_dice(pred, target, *, num_classes: int = 4, batch_size: int = 256) -> np.ndarray:
+    """Mean foreground Dice of each slice (MONAI's DiceMetric), over the classes its truth holds.
+
+    Args:
+        pred: (N, H, W) integer label maps.
+        target: (N, H, W) integer label maps.
+        num_classes: classes, background included.
+        batch_size: slices per MONAI call.
+
+    Returns:
+        (N,) float array; NaN for a slice whose truth is background only.
+    """
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
+    out = []
+    for start in range(0, len(pred), batch_size):
+        p = one_hot(torch.as_tensor(np.asarray(pred[start:start + batch_size])).long(), num_classes=num_classes,
+                    dtype=torch.int64)
+        t = one_hot(torch.as_tensor(np.asarray(target[start:start + batch_size])).long(), num_classes=num_classes,
+                    dtype=torch.int64)
+        out.append(metric(p, t).float())
+    per_class = torch.cat(out).numpy() if out else np.zeros((0, num_classes - 1), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: background-only slices
+        return np.nanmean(per_class, axis=1)
+
+
+def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> pd.DataFrame:
+    """Dice and HD95 (mm) per structure for every volume (patient, phase, view) of predicted slices.
+
+    The slices of a volume are stacked in slice order and scored in 3-D with MONAI's metrics, at
+    the cache's pixel spacing and the volume's slice spacing, as the ACDC challenge scores them;
+    volumes (ml) of prediction and truth come along for EDV / ESV / EF.
+
+    Args:
+        pred: (N, S, S) predicted label maps for the cache rows ``indices``.
+        cache: the :class:`~cardigan_utils.data.cache.SliceCache` holding the truth.
+        indices: the cache rows predicted (e.g. ``cache.indices("test")``).
+
+    Returns:
+        One row per volume and structure: patient_id, phase, view, structure, dice, hd95_mm
+        (NaN where the structure is absent from the truth or the prediction), volume_pred_ml,
+        volume_true_ml.
+    """
+    indices = np.asarray(indices)
+    if len(pred) != len(indices):
+        raise ValueError(f"{len(pred)} predictions for {len(indices)} cache rows")
+    names = LABELS[cache.manifest["modality"]]
+    table = cache.slices.iloc[indices].assign(_row=np.arange(len(indices)))
+    cases = cache.cases.set_index(["patient_id", "phase", "view"])
+    rows = []
+    for (pid, phase, view), group in table.groupby(["patient_id", "phase", "view"], sort=True):
+        group = group.sort_values("slice_index")
+        p = np.stack([pred[i] for i in group._row], axis=-1)
+        t = np.stack([np.asarray(cache.labels[indices[i]]) for i in group._row], axis=-1)
+        pixel = float(group.spacing_mm.iloc[0])
+        z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
+        spacing = (pixel, pixel, z)
+        for row in volume_scores(p, t, spacing=spacing, names=names):
+            rows.append({"patient_id": pid, "phase": phase, "view": view, **row})
+    return pd.DataFrame(rows)
+
+
+def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, ...],
+                  names: dict[int, str]) -> list[dict[str, Any]]:
+    """Dice, HD95 (mm, MONAI) and volumes (ml) of structures 1..3 in one predicted label volume.
+
+    Args:
+        pred: (X, Y, Z) or (X, Y) predicted labels.
+        truth: the ground truth, same shape.
+        spacing: voxel size in mm, one per axis.
+        names: class index -> structure name.
+
+    Returns:
+        One dict per structure: structure, dice (NaN if absent from both; 0 if predicted where the
+        truth has none), hd95_mm (NaN unless present in both), volume_pred_ml, volume_true_ml.
+    """
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    voxel_ml = float(np.prod(spacing)) / 1000
+    with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
+        hd = compute_hausdorff_distance(_onehot_volume(pred), _onehot_volume(truth), include_background=False,
+                                        percentile=95, spacing=list(spacing))[0]
+    rows = []
+    for k in (1, 2, 3):
+        pk, tk = pred == k, truth == k
+        both = pk.sum() + tk.sum()
+        rows.append({"structure": names[k], "dice": 2 * float((pk & tk).sum()) / float(both) if both else float("nan"),
+                     "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
+                     "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml})
+    return rows
+
+
+def _onehot_volume(x: np.ndarray) -> torch.Tensor:
+    """(X, Y[, Z]) labels -> (1, 4, X, Y[, Z]) one-hot, as MONAI's distance metrics take them."""
+    return one_hot(torch.from_numpy(np.asarray(x).astype(np.int64))[None], dtype=torch.int64)

@@ -1,0 +1,21 @@
+"""Stage 4: unlimited labelled synthetic sets. Generation in resumable shards (:mod:`.generate`),
+exports as a slice cache, nnU-Net and ACDC layouts (:mod:`.export`), and the recipe notebook 04
+and ``cardigan generate`` both call (:mod:`.recipe`)."""
+
+from .export import to_acdc_layout, to_cache, to_nnunet
+from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, read_manifest
+from .recipe import GENERATE_PARAMETERS, generation_parameters, make_synthetic_set
+
+__all__ = [
+    "GENERATE_PARAMETERS",
+    "generate_dataset",
+    "generate_pairs",
+    "generation_parameters",
+    "iter_shards",
+    "load_synthetic",
+    "make_synthetic_set",
+    "read_manifest",
+    "to_acdc_layout",
+    "to_cache",
+    "to_nnunet",
+]

@@ -1,0 +1,158 @@
+"""Exports of a finished synthetic set: a slice cache (read like real data by notebook 05), an
+nnU-Net v2 raw dataset, and an ACDC-like NIfTI layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import progress
+from ..data.acdc import write_acdc_patient
+from ..data.cache import load_cache
+from ..data.case import Case
+from ..data.export import finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset, write_nnunet_cases
+from ..labels import LABELS
+from .generate import iter_shards, read_manifest
+
+
+def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synthetic", overwrite: bool = False):
+    """Write a finished synthetic set as a slice cache, so that it is read like real data.
+
+    Every pair is a training slice of its own pseudo-patient (``synth000000`` ...), split
+    ``"train"``; phase and slice position are unknown (empty). The arrays are filled shard by
+    shard through memory maps, under a temporary name renamed at the end.
+
+    Args:
+        set_dir: the synthetic set.
+        cache_out: the cache folder to create.
+        dataset: the name stored in the cache manifest.
+        overwrite: replace an existing cache there.
+
+    Returns:
+        The loaded :class:`~cardigan_utils.data.cache.SliceCache`.
+    """
+    set_dir, cache_out = Path(set_dir), Path(cache_out)
+    info = read_manifest(set_dir)
+    if cache_out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{cache_out} exists; choose another folder or pass overwrite=True")
+    n, size, modality = info["n"], info["image_size"], info["modality"]
+    cache_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache_out.parent, prefix=cache_out.name + ".partial-"))
+    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.float32, shape=(n, size, size))
+    labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+    names = LABELS[modality]
+    rows, i = [], 0
+    for im, lab in iter_shards(set_dir):
+        images[i : i + len(im)], labels[i : i + len(im)] = im, lab
+        pixels = np.stack([(lab == c).reshape(len(lab), -1).sum(1) for c in (1, 2, 3)], axis=1)
+        for j in range(len(im)):
+            rows.append({"patient_id": f"synth{i + j:06d}", "phase": "", "view": "", "slice_index": 0, "slice_pos": "",
+                         "split": "train", "group": "synthetic", "vendor": "", "spacing_mm": info["spacing_mm"],
+                         **{f"area_{names[c]}": float(pixels[j, c - 1]) * info["spacing_mm"] ** 2 for c in (1, 2, 3)}})
+        i += len(im)
+    images.flush(), labels.flush()
+    del images, labels
+    table = pd.DataFrame(rows)
+    table.to_csv(tmp / "slices.csv", index=False)
+    table[["patient_id", "phase", "view", "split", "group", "vendor"]].to_csv(tmp / "cases.csv", index=False)
+    manifest = {"dataset": dataset, "modality": modality, "image_size": size, "synthetic": True,
+                "source": str(set_dir), "generation": info, "labels": {str(k): v for k, v in names.items()},
+                "n_slices": n, "n_cases": n, "patients": {"train": n, "val": 0, "test": 0},
+                "slices": {"train": n, "val": 0, "test": 0}}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if cache_out.exists():
+        shutil.rmtree(cache_out)
+    tmp.rename(cache_out)
+    return load_cache(cache_out)
+
+
+def to_nnunet(set_dir: str | Path, root: str | Path, *, dataset_id: int, name: str, overwrite: bool = False,
+              progress_bar: bool = True) -> Path:
+    """Write a finished synthetic set as an nnU-Net v2 raw dataset (``DatasetNNN_Name``), resumably.
+
+    Args:
+        set_dir: the synthetic set.
+        root: the ``nnUNet_raw`` folder.
+        dataset_id: nnU-Net dataset id (1-999).
+        name: dataset name.
+        overwrite: rewrite a finished dataset of that id and name.
+        progress_bar: a bar over the shards.
+
+    Returns:
+        The dataset folder.
+    """
+    info = read_manifest(set_dir)
+    out = start_nnunet_dataset(nnunet_dataset_dir(root, dataset_id=dataset_id, name=name), overwrite=overwrite)
+    start = 0
+    for im, lab in progress(iter_shards(set_dir), total=info["n_shards"], desc="nnU-Net", enabled=progress_bar):
+        # cases already on disk (an interrupted export) are kept, not written again
+        write_nnunet_cases(out, im, lab, start_index=start, spacing=(info["spacing_mm"], info["spacing_mm"]))
+        start += len(im)
+    modality = info["modality"]
+    finish_nnunet_dataset(out, label_names={v: k for k, v in LABELS[modality].items()},
+                          channel_name="MRI" if modality == "mri" else "US",
+                          extra={"description": f"CardiGAN synthetic set, {info['n']} pairs, seed {info['seed']}"})
+    return out
+
+
+def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patient: int = 10,
+                   slice_thickness_mm: float = 10.0, overwrite: bool = False) -> Path:
+    """Write a finished synthetic set in an ACDC-like NIfTI layout (``training/patientXXXX/``).
+
+    Each pseudo-patient stacks ``slices_per_patient`` pairs as one ED volume with its ``_gt`` and an
+    ``Info.cfg`` (group ``SYN``; there is no ES frame). The slices of a pseudo-patient are
+    independent shapes, not one heart from base to apex: the layout is for tools that read ACDC
+    folders, not for volumes. Patients are ``patient001`` ...; past 999 the numbers grow a digit,
+    which the official pattern (and the kit's ACDC reader) does not know.
+
+    Args:
+        set_dir: the synthetic set (MRI).
+        out_dir: the dataset root to create.
+        slices_per_patient: pairs per pseudo-patient.
+        slice_thickness_mm: z spacing written to the headers.
+        overwrite: write into a folder that already holds files.
+
+    Returns:
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    info = read_manifest(set_dir)
+    if info["modality"] != "mri":
+        raise ValueError("the ACDC layout holds MRI; write echo sets as nnU-Net datasets or a cache")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir} is not empty; choose another folder or pass overwrite=True")
+
+    # written under a temporary name and renamed at the end: a folder either holds the whole set or
+    # is absent (an interrupted export leaves only a ``.partial-`` folder, removed by the next run)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(out_dir.name + ".partial-*"):
+        shutil.rmtree(stale)
+    final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".partial-"))
+    spacing = (info["spacing_mm"], info["spacing_mm"], float(slice_thickness_mm))
+    buf_im, buf_lab, patient = [], [], 0
+
+    def flush(images, labels, patient):
+        case = Case(image=np.stack(images, axis=-1), label=np.stack(labels, axis=-1), spacing=spacing,
+                    patient_id=f"patient{patient + 1:03d}", phase="ED", modality="mri", dataset="synthetic",
+                    meta={"group": "SYN"})
+        write_acdc_patient([case], out_dir / "training")
+
+    for im, lab in iter_shards(set_dir):
+        for a, b in zip(im, lab):
+            buf_im.append(a.T)  # (x, y) as the readers give NIfTI arrays; the cache stores (row, col)
+            buf_lab.append(b.T)
+            if len(buf_im) == slices_per_patient:
+                flush(buf_im, buf_lab, patient)
+                buf_im, buf_lab, patient = [], [], patient + 1
+    if buf_im:
+        flush(buf_im, buf_lab, patient)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    out_dir.rename(final_dir)
+    return final_dir

@@ -1,0 +1,242 @@
+"""Stage 4: labelled synthetic sets: VAE shapes -> (anatomical filter) -> generator images, streamed to disk.
+
+A synthetic set is a folder of shards, ``shard_00000.npz`` ... (``images`` float16 in [0, 1],
+``labels`` uint8), each written atomically and drawn from its own seed, so that
+
+- the set is the same for the same seed and batch size wherever it was interrupted,
+- an interrupted run, started again, generates only the missing shards (no duplicates), and
+- 100,000 pairs never sit in memory at once (one shard does).
+
+``generation.json`` (the parameters) is written first, ``manifest.json`` (the totals) last: a
+folder without a manifest is an unfinished set, and :func:`generate_dataset` completes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .. import distributed
+from ..config import STAGE_DEFAULTS, progress
+from ..images import ImageGenerator
+from ..runs import TMP_MARK, atomic_path, write_text_atomic
+from ..shapes import plausibility_report
+
+_DEFAULTS = STAGE_DEFAULTS["generate"]
+
+
+def _shard_seed(seed: int, shard: int) -> int:
+    return seed * 1_000_003 + shard
+
+
+def generate_pairs(
+    vae,
+    generator: ImageGenerator,
+    *,
+    n: int,
+    seed: int,
+    modality: str = "mri",
+    filter_plausible: bool = _DEFAULTS["filter_plausible"],
+    batch_size: int = _DEFAULTS["render_batch_size"],
+    max_draws: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``n`` labelled pairs: VAE shapes (kept if plausible), rendered by the image generator.
+
+    Args:
+        vae: a trained :class:`~cardigan_utils.networks.vae.ShapeVAE`.
+        generator: a trained :class:`~cardigan_utils.images.contract.ImageGenerator` of the same size.
+        n: pairs to return.
+        seed: seed of the shape codes and style codes.
+        modality: for the plausibility checks.
+        filter_plausible: keep only shapes that pass every anatomical check; else keep all.
+        batch_size: shapes per draw / images per forward pass.
+        max_draws: give up (RuntimeError) after drawing this many shapes (default ``50 * n``).
+
+    Returns:
+        ``(images, labels, stats)``: (n, S, S) float32 images in [0, 1], (n, S, S) uint8 label maps,
+        and ``{"drawn": shapes drawn, "kept": n}``.
+    """
+    vae_size = vae.config["image_size"]
+    if vae_size != generator.image_size:
+        raise ValueError(f"the VAE makes {vae_size}x{vae_size} shapes, the generator "
+                         f"{generator.image_size}x{generator.image_size} images: train both on the same cache")
+    vae_device = next(vae.parameters()).device
+    shapes_gen = torch.Generator(device=vae_device).manual_seed(seed)
+    max_draws = max_draws or 50 * n
+    kept, drawn, total = [], 0, 0
+    while total < n:
+        if drawn >= max_draws:
+            raise RuntimeError(f"only {total} of {n} plausible shapes in {drawn} draws; is the VAE trained? "
+                               "(filter_plausible=False keeps every shape)")
+        batch = vae.sample(batch_size, generator=shapes_gen).cpu().numpy()
+        drawn += len(batch)
+        if filter_plausible:
+            batch = batch[plausibility_report(batch, modality=modality)["valid"].to_numpy()]
+        kept.append(batch[: n - total])
+        total += len(kept[-1])
+    labels = np.concatenate(kept)
+    styles = generator.sample_styles(n, seed=seed + 1)
+    images = generator.render(labels, styles=styles, batch_size=batch_size)
+    return images, labels, {"drawn": drawn, "kept": n}
+
+
+def generate_dataset(
+    vae,
+    generator: ImageGenerator,
+    *,
+    out_dir: str | Path,
+    n: int,
+    shard_size: int = _DEFAULTS["shard_size"],
+    seed: int = 0,
+    modality: str = "mri",
+    spacing_mm: float = 1.0,
+    filter_plausible: bool = _DEFAULTS["filter_plausible"],
+    batch_size: int = _DEFAULTS["render_batch_size"],
+    overwrite: bool = False,
+    progress_bar: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Generate ``n`` labelled pairs into ``out_dir`` as shards; complete an unfinished set.
+
+    Under ``torchrun --nproc_per_node N`` the shards are shared out: rank ``r`` writes shards
+    ``r, r + N, ...`` (each from its own seed, so the set is the same whatever N is) and rank 0
+    writes the parameters and the manifest. Load the models on ``distributed.device_for(...)``.
+
+    Args:
+        vae: a trained shape VAE.
+        generator: a trained image generator (same image size).
+        out_dir: the set's folder.
+        n: number of pairs.
+        shard_size: pairs per shard file.
+        seed: the set's seed (shard ``k`` uses its own seed derived from it).
+        modality: ``"mri"`` or ``"echo"``.
+        spacing_mm: in-plane pixel spacing of the images (that of the cache the models learnt from).
+        filter_plausible: keep only anatomically valid shapes.
+        batch_size: shapes per draw / images per forward pass.
+        overwrite: replace a set generated with other parameters.
+        progress_bar: a bar over the pairs.
+        extra: JSON-ready notes stored in the manifest (e.g. the checkpoints used).
+
+    Returns:
+        ``out_dir``.
+    """
+    ctx = distributed.context()
+    out_dir = Path(out_dir)
+    params = {"n": int(n), "shard_size": int(shard_size), "seed": int(seed), "modality": modality,
+              "image_size": int(generator.image_size), "spacing_mm": float(spacing_mm),
+              "filter_plausible": bool(filter_plausible)}
+    param_path = out_dir / "generation.json"
+    if ctx.is_main:
+        done = _prepare_set_dir(out_dir, params, overwrite=overwrite)
+    distributed.barrier(ctx)
+    if not ctx.is_main:
+        done = (out_dir / "manifest.json").exists() and json.loads(param_path.read_text()) == params
+    if done:
+        return out_dir
+
+    n_shards = -(-n // shard_size)
+    start = time.perf_counter()
+    mine = range(ctx.rank, n_shards, ctx.world_size)
+    bar = progress(total=sum(min(shard_size, n - k * shard_size) for k in mine), desc="generate",
+                   enabled=progress_bar and ctx.is_main, unit="pair")
+    for k in mine:
+        path = out_dir / f"shard_{k:05d}.npz"
+        size = min(shard_size, n - k * shard_size)
+        if path.exists():
+            bar.update(size)
+            continue
+        images, labels, stats = generate_pairs(vae, generator, n=size, seed=_shard_seed(seed, k), modality=modality,
+                                               filter_plausible=filter_plausible, batch_size=batch_size)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, images=images.astype(np.float16), labels=labels, drawn=stats["drawn"])
+        bar.update(size)
+    bar.close()
+    distributed.barrier(ctx)  # every shard written before rank 0 counts them
+    if ctx.is_main:
+        drawn = sum(int(np.load(p)["drawn"]) for p in sorted(out_dir.glob("shard_*.npz")))
+        manifest = {**params, "n_shards": n_shards, "shapes_drawn": drawn,
+                    "plausible_fraction_of_drawn": round(n / drawn, 4) if filter_plausible else None,
+                    "seconds_this_call": round(time.perf_counter() - start, 1), "processes": ctx.world_size, **(extra or {})}
+        write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+    distributed.barrier(ctx)
+    return out_dir
+
+
+def _prepare_set_dir(out_dir: Path, params: dict[str, Any], *, overwrite: bool) -> bool:
+    """Check (or start) a set folder for ``params``; True when the set there is already finished."""
+    param_path = out_dir / "generation.json"
+    if param_path.exists():
+        old = json.loads(param_path.read_text())
+        if old != params:
+            if not overwrite:
+                raise FileExistsError(f"{out_dir} holds a set generated with {old}; choose another folder or pass overwrite=True")
+            for f in list(out_dir.glob("shard_*.npz")) + [out_dir / "manifest.json"]:
+                f.unlink(missing_ok=True)
+        elif (out_dir / "manifest.json").exists():
+            return True
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty and holds no synthetic set; choose another folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(param_path, json.dumps(params, indent=1))
+    for stray in out_dir.glob(f"*{TMP_MARK}*"):
+        stray.unlink()
+    return False
+
+
+def read_manifest(set_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a finished synthetic set.
+
+    Args:
+        set_dir: the set's folder.
+
+    Returns:
+        Its ``manifest.json`` (parameters and totals).
+
+    Raises:
+        FileNotFoundError: no finished set there (none, or an interrupted one).
+    """
+    path = Path(set_dir) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{set_dir}: no finished synthetic set; run generate_dataset (notebook 04) first")
+    return json.loads(path.read_text())
+
+
+def iter_shards(out_dir: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The shards of a finished set, in order.
+
+    Args:
+        out_dir: the set's folder.
+
+    Yields:
+        ``(images, labels)``: float32 (k, S, S) in [0, 1] and uint8 (k, S, S).
+    """
+    out_dir = Path(out_dir)
+    read_manifest(out_dir)
+    for path in sorted(out_dir.glob("shard_[0-9][0-9][0-9][0-9][0-9].npz")):
+        with np.load(path) as data:
+            yield data["images"].astype(np.float32), data["labels"]
+
+
+def load_synthetic(out_dir: str | Path, *, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` pairs of a finished set in memory (for galleries and measures, not 100,000 pairs).
+
+    Args:
+        out_dir: the set's folder.
+        n: how many (None: all).
+
+    Returns:
+        ``(images, labels)``.
+    """
+    images, labels, total = [], [], 0
+    for im, lab in iter_shards(out_dir):
+        images.append(im)
+        labels.append(lab)
+        total += len(im)
+        if n is not None and total >= n:
+            break
+    return np.concatenate(images)[:n], np.concatenate(labels)[:n]
