@@ -94,3 +94,23 @@ def test_committed_notebooks_are_clean_and_have_a_parameters_cell():
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
         assert sum("parameters" in c["metadata"].get("tags", []) for c in nb["cells"]) == 1
         assert any(notebook.CHECK_MARK in "".join(c["source"]) for c in nb["cells"]), f"{path.name}: no nbval-checked cell"
+
+
+def test_cardigan_run_prints_only_its_own_lines(tmp_path, capfd):
+    """Kernels talk over private IPC sockets: no "running over TCP without encryption" warning,
+    and the socket folder is gone once the notebook has run."""
+    import glob
+    import tempfile
+
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    _notebook(nbdir / "01_a.ipynb", ["import os\nprint(os.getpid())"])
+    before = set(glob.glob(f"{tempfile.gettempdir()}/cardigan-kernel-*"))
+    notebook.run_sequence(tmp_path / "run", notebook_dir=nbdir, log=print)
+    out, err = capfd.readouterr()
+    assert "TCP" not in out + err and "WARNING" not in out + err, err
+    assert out.splitlines()[0].startswith("[1/1] 01_a") and not err.strip()
+    assert set(glob.glob(f"{tempfile.gettempdir()}/cardigan-kernel-*")) == before
+    manager = notebook.LocalKernelManager()
+    assert manager.transport == "ipc" and manager.ip.startswith(manager.socket_dir)
+    manager.cleanup_resources()
