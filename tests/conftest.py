@@ -77,3 +77,42 @@ def disk_case(*, phase: str = "ED", pid: str = "patient001", shape=(40, 48, 4), 
     image = (np.choose(label, [20.0, 200.0, 60.0, 220.0]) + rng.normal(0, 5, shape)).astype(np.float32)
     return Case(image=image, label=label, spacing=spacing, patient_id=pid, phase=phase, modality="mri", dataset="test",
                 meta={"frame": 1 if phase == "ED" else 9, "Group": "NOR"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reliability tests (marker ``reliability``): bad input is refused in one line, nothing is lost.
+
+
+def snapshot(*folders) -> dict[str, str]:
+    """SHA-256 of every file under ``folders`` (and of files given directly), by path."""
+    import hashlib
+
+    out = {}
+    for folder in map(Path, folders):
+        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+        for f in files:
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def refused(capsys, argv, *, mentions=(), unchanged=(), status=1) -> str:
+    """Run ``cardigan <argv>``; it must exit with ``status``, print one ``cardigan: ...`` line on stderr
+    (no traceback) that contains every string of ``mentions``, and change no file under ``unchanged``.
+
+    Returns:
+        The error line.
+    """
+    from cardigan_utils import cli
+
+    before = snapshot(*unchanged)
+    capsys.readouterr()
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert code == status, f"exit {code} (expected {status}); stderr: {err}"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("cardigan: "), f"not one 'cardigan:' line: {err!r}"
+    assert "Traceback" not in err
+    for text in mentions:
+        assert str(text) in lines[0], f"{text!r} not named in {lines[0]!r}"
+    assert snapshot(*unchanged) == before, "an input file changed"
+    return lines[0]
