@@ -38,6 +38,7 @@ from .data import dataset_names, load_run_cache
 from .images import get_family
 from .lab import build_lab
 from .notebook import NOTEBOOK_DIR, NotebookFailed, run_sequence
+from .runs import describe_os_error
 from .segmentation import data_config, evaluate_folders, segment_folder, train_segmenter
 from .shapes import train_vae
 from .synthetic import generation_parameters, make_synthetic_set, read_manifest
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cardigan`` command.
 
+    What a user can get wrong (a bad value, a missing or damaged file, an output that would land on
+    an input, a folder that cannot be written) ends in one line, ``cardigan: <what and what to
+    do>``, and exit status 1; nothing is left half-written.
+
     Args:
         argv: arguments (default ``sys.argv[1:]``).
 
@@ -215,43 +220,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        try:
-            done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
-                                data_dir=args.data_dir, only=args.only, parameters={k: parse_value(v) for k, v in args.param})
-        except (NotebookFailed, FileNotFoundError, ValueError) as err:
-            print(f"cardigan: {err}", file=sys.stderr)
-            return 1
-        print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in {Path(args.run_dir).resolve()}")
-    elif args.command in ("segment", "evaluate"):
-        try:
-            if args.command == "segment":
-                table = segment_folder(args.model, args.input, args.output, device=args.device, overwrite=args.overwrite)
-                print(f"cardigan: {table.image.nunique()} image(s) segmented into {Path(args.output).resolve()} (volumes.csv)")
-            else:
-                table = evaluate_folders(args.pred, args.truth, modality=args.modality)
-                means = table.groupby("structure")[["dice", "hd95_mm"]].mean().round(3)
-                print(means.to_string())
-                print(f"cardigan: {table.file.nunique()} file(s) scored; per file in {Path(args.pred).resolve() / 'evaluation.csv'}")
-        except (FileNotFoundError, ValueError) as err:
-            print(f"cardigan: {err}", file=sys.stderr)
-            return 1
-    elif args.command in ("train", "generate"):
-        return _train_or_generate(args)
-    elif args.command == "study":
-        try:
-            return _study(args)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"cardigan: {err}", file=sys.stderr)
-            return 1
-    elif args.command == "lab":
-        try:
-            written = build_lab(args.notebooks, args.out)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"cardigan: {err}", file=sys.stderr)
-            return 1
-        notebooks = [p.name for p in written if p.suffix == ".ipynb"]
-        print(f"cardigan: {len(notebooks)} student notebook(s) and lab sheet(s) in {Path(args.out).resolve()}: {', '.join(notebooks)}")
+    commands = {"run": _run, "segment": _segment, "evaluate": _evaluate, "train": _train_or_generate,
+                "generate": _train_or_generate, "study": _study, "lab": _lab}
+    try:
+        return commands[args.command](args)
+    except OSError as err:  # the kit's own FileNotFoundError / FileExistsError carry a message and no errno
+        return _refuse(str(err) if err.errno is None else describe_os_error(err))
+    except (ValueError, NotebookFailed) as err:
+        return _refuse(str(err))
+
+
+def _refuse(message: str) -> int:
+    """Print one ``cardigan:`` line on stderr; the exit status 1."""
+    print("cardigan: " + " ".join(message.split()), file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
+                        data_dir=args.data_dir, only=args.only, parameters={k: parse_value(v) for k, v in args.param})
+    print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in "
+          f"{Path(args.run_dir).resolve()}")
+    return 0
+
+
+def _segment(args: argparse.Namespace) -> int:
+    table = segment_folder(args.model, args.input, args.output, device=args.device, overwrite=args.overwrite)
+    print(f"cardigan: {table.image.nunique()} image(s) segmented into {Path(args.output).resolve()} (volumes.csv)")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    table = evaluate_folders(args.pred, args.truth, modality=args.modality)
+    print(table.groupby("structure")[["dice", "hd95_mm"]].mean().round(3).to_string())
+    print(f"cardigan: {table.file.nunique()} file(s) scored; per file in {Path(args.pred).resolve() / 'evaluation.csv'}")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    written = build_lab(args.notebooks, args.out)
+    notebooks = [p.name for p in written if p.suffix == ".ipynb"]
+    print(f"cardigan: {len(notebooks)} student notebook(s) and lab sheet(s) in {Path(args.out).resolve()}: "
+          f"{', '.join(notebooks)}")
     return 0
 
 
@@ -266,21 +276,18 @@ def _train_or_generate(args: argparse.Namespace) -> int:
             params = generation_parameters(args.profile, image_size=args.image_size, overrides=overrides)
             set_dir = make_synthetic_set(args.run_dir, dataset=args.dataset, params=params, seed=args.seed,
                                          device=args.device, overwrite=args.overwrite, progress_bar=progress_enabled())
+            if ctx.is_main:
+                manifest = read_manifest(set_dir)
+                print(f"cardigan: {manifest['n']} pairs in {manifest['n_shards']} shard(s) by {ctx.world_size} "
+                      f"process(es) in {Path(set_dir).resolve()}")
         else:
             history = run_training(args.model, **common, overrides=overrides)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"cardigan: {err}", file=sys.stderr)
+            if ctx.is_main:
+                where = Path(args.run_dir) / ("segmenter" if args.model == "segmenter" else "")
+                print(f"cardigan: {args.model} trained to epoch {int(history.epoch.max()) if len(history) else 0} "
+                      f"on {ctx.world_size} process(es); checkpoints in {where.resolve()}")
+    finally:
         distributed.close(ctx)
-        return 1
-    if ctx.is_main and args.command == "generate":
-        manifest = read_manifest(set_dir)
-        print(f"cardigan: {manifest['n']} pairs in {manifest['n_shards']} shard(s) by {ctx.world_size} process(es) "
-              f"in {Path(set_dir).resolve()}")
-    elif ctx.is_main:
-        where = Path(args.run_dir) / ("segmenter" if args.model == "segmenter" else "")
-        print(f"cardigan: {args.model} trained to epoch {int(history.epoch.max()) if len(history) else 0} "
-              f"on {ctx.world_size} process(es); checkpoints in {where.resolve()}")
-    distributed.close(ctx)
     return 0
 
 

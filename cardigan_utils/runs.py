@@ -9,14 +9,21 @@ earlier ones wrote, so the path rules live here, once:
 - ``study/``: the study's results and one folder per run's U-Net (notebook 05)
 - ``<notebook>/metrics.json`` and ``<notebook>/figures/<name>.png``: what each notebook measured
 
-Atomic writes: a file is written under a temporary name in its own folder and moved into place
-with ``os.replace``, so an interrupted run never leaves a half-written file under the real name.
+Atomic writes: a file is written under a temporary name of its own (unique to the process and
+the call, so concurrent runs never collide) in its own folder and moved into place with
+``os.replace``, so an interrupted run never leaves a half-written file under the real name.
+
+Outputs never land on inputs (:func:`check_apart`), and a command overwrites only the files it
+wrote itself: each output folder keeps a record of them (:class:`OutputRecord`).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,20 +43,23 @@ _FORMAT_ENDINGS = (".nii.gz", ".nii", ".npz", ".mhd")
 
 
 def temporary_path(path: str | os.PathLike) -> Path:
-    """The temporary name a file is written under before it is moved into place.
+    """A fresh temporary name to write a file under before it is moved into place.
 
     Args:
         path: the final file.
 
     Returns:
-        ``a/b.tmp.nii.gz`` for ``a/b.nii.gz`` (also ``.nii``, ``.npz``, ``.mhd``: the writers pick
-        the format by the ending), ``a/b.json.tmp`` for anything else; same folder.
+        ``a/b.tmp-<token>.nii.gz`` for ``a/b.nii.gz`` (also ``.nii``, ``.npz``, ``.mhd``: the
+        writers pick the format by the ending), ``a/b.json.tmp-<token>`` for anything else; same
+        folder. The token holds the process id and random digits: two runs writing the same file
+        at once never share a temporary file.
     """
     path = Path(path)
+    mark = f"{TMP_MARK}-{os.getpid()}-{secrets.token_hex(3)}"
     for ending in _FORMAT_ENDINGS:
         if path.name.endswith(ending):
-            return path.with_name(path.name[: -len(ending)] + TMP_MARK + ending)
-    return path.with_name(path.name + TMP_MARK)
+            return path.with_name(path.name[: -len(ending)] + mark + ending)
+    return path.with_name(path.name + mark)
 
 
 @contextmanager
@@ -60,8 +70,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path: the final file (its folder is created).
 
     Yields:
-        The temporary path (see :func:`temporary_path`). If the block raises, the temporary file
-        is removed and ``path`` is left as it was.
+        The temporary path (see :func:`temporary_path`). If the block raises, or the move into
+        place fails (a full or read-only disk), the temporary file is removed and ``path`` is left
+        as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +82,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -244,3 +259,150 @@ def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run notebooks/{notebook}.ipynb first")
     return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs apart from inputs; overwriting only what the kit wrote
+
+
+def check_apart(output: str | os.PathLike, inputs: dict[str, str | os.PathLike], *, output_name: str) -> None:
+    """Refuse an output folder that is, holds or lies inside one of the inputs.
+
+    Args:
+        output: the folder a command writes into.
+        inputs: ``{option name: folder or file}`` the command reads (e.g. ``{"--input": ...}``).
+        output_name: how the user named the output (``"--output"``).
+
+    Raises:
+        ValueError: naming both paths: outputs would land among (or replace) the inputs.
+    """
+    out = Path(output).expanduser().resolve()
+    for name, given in inputs.items():
+        inp = Path(given).expanduser().resolve()
+        if out == inp or inp in out.parents or out in inp.parents:
+            where = "is" if out == inp else ("lies inside" if inp in out.parents else "holds")
+            raise ValueError(f"{output_name} {output} {where} {name} {given}: the outputs would land among the "
+                             f"inputs; give {output_name} a separate folder")
+
+
+def check_output_dir(folder: str | os.PathLike, *, option: str) -> Path:
+    """Make sure an output folder can be created and written to, before any work starts.
+
+    Args:
+        folder: the output folder (created with its parents when missing).
+        option: how the user named it (``"--output"``), for the message.
+
+    Returns:
+        The folder.
+
+    Raises:
+        NotADirectoryError: it (or a parent) is a file.
+        PermissionError: it cannot be written to.
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{option} names a file, not a folder", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"{option} cannot be written to", str(folder))
+    return folder
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a failed file operation: the path, what went wrong, what to do.
+
+    Args:
+        err: the error (``PermissionError``, a full disk, a file where a folder should be ...).
+
+    Returns:
+        E.g. ``"/runs/x: Read-only file system; choose a folder you can write to"``.
+    """
+    hints = {
+        errno.EACCES: "choose a folder you can write to",
+        errno.EPERM: "choose a folder you can write to",
+        errno.EROFS: "choose a folder you can write to",
+        errno.ENOSPC: "free some space or choose another disk",
+        errno.EDQUOT: "free some space or choose another disk",
+        errno.ENOTDIR: "a file stands where a folder is needed; give another path",
+        errno.EISDIR: "a folder stands where a file is needed; give another path",
+        errno.ENOENT: "check the path",
+    }
+    where = err.filename if err.filename is not None else "a file"
+    what = err.strerror or type(err).__name__
+    hint = hints.get(err.errno)
+    return f"{where}: {what}" + (f"; {hint}" if hint else "")
+
+
+RECORD_NAME = ".cardigan-written.json"
+"""The file in an output folder that lists what the kit's commands wrote there."""
+
+
+class OutputRecord:
+    """The files a command wrote into an output folder: the kit overwrites those and no others.
+
+    A prediction, student notebook or phantom file already in the folder that the record does
+    not list belongs to someone else (ground truth, a teacher's notebook, a real patient): it is
+    never replaced, nor taken for a result of the kit. The record is
+    ``<folder>/.cardigan-written.json``, updated under a file lock so concurrent runs keep every entry.
+
+    Args:
+        folder: the output folder.
+        command: what writes there (``"cardigan segment"``), named in messages.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, command: str) -> None:
+        self.folder, self.command = Path(folder), command
+        self.path = self.folder / RECORD_NAME
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        try:
+            return dict(json.loads(self.path.read_text()).get("files", {}))
+        except (ValueError, AttributeError):
+            raise ValueError(f"{self.path}: damaged record of the files the kit wrote; delete it only if every "
+                             f"file in {self.folder} may be replaced") from None
+
+    def owns(self, path: str | os.PathLike) -> bool:
+        """Whether the kit wrote this file (so it may replace it).
+
+        Args:
+            path: a file inside the folder.
+
+        Returns:
+            True when the record lists it.
+        """
+        return self._key(path) in self._read()
+
+    def check_replaceable(self, path: str | os.PathLike) -> None:
+        """Refuse to replace (or reuse) an existing file the kit did not write.
+
+        Args:
+            path: the file about to be written.
+
+        Raises:
+            FileExistsError: it exists and the record does not list it.
+        """
+        path = Path(path)
+        if path.exists() and not self.owns(path):
+            raise FileExistsError(f"{path} exists and was not written by {self.command}; it is left alone "
+                                  "(move it, or give another output folder)")
+
+    def add(self, *paths: str | os.PathLike) -> None:
+        """Record files just written.
+
+        Args:
+            *paths: files inside the folder.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.folder, os.O_RDONLY)  # a lock on the folder itself: no lock file left behind
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            files = self._read()
+            files.update({self._key(p): self.command for p in paths})
+            write_text_atomic(self.path, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
+        finally:
+            os.close(lock)  # closing releases the lock
+
+    def _key(self, path: str | os.PathLike) -> str:
+        return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
