@@ -33,7 +33,7 @@ import numpy as np
 
 from . import config, distributed, study
 from .augment import augment_batch
-from .config import PROFILES, profile_params, progress_enabled
+from .config import PROFILES, check_parameters, profile_params, progress_enabled
 from .data import dataset_names, load_run_cache
 from .images import get_family
 from .lab import build_lab
@@ -93,6 +93,7 @@ def train_parameters(kind: str, *, profile: str, overrides: dict[str, Any] | Non
     params = profile_params(profile, stage=_STAGE[kind])
     kw = {k: v for k, v in params.items() if k in accepted}
     kw.update(overrides or {})
+    check_parameters(kw)
     if kind == "segmenter":
         kw["channels"] = tuple(kw["channels"])
     return kw
@@ -120,7 +121,7 @@ def run_training(kind: str, *, run_dir: str | Path, profile: str = "quick", data
         FileNotFoundError: the slice cache is missing (run notebook 01 first).
     """
     kw = train_parameters(kind, profile=profile, overrides=overrides)
-    cache = load_run_cache(run_dir, dataset, image_size or profile_params(profile)["image_size"])
+    cache = load_run_cache(run_dir, dataset, profile_params(profile, image_size=image_size, seed=seed)["image_size"])
     trainer = _trainer(kind)
     common = {"run_dir": Path(run_dir), "device": device, "seed": seed, "progress_bar": progress_enabled()}
     if kind != "segmenter":
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default=None, help="folder of a real dataset (else CARDIGAN_ACDC_DIR / CARDIGAN_CAMUS_DIR)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
+    run.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                     help="how long one cell may run before the notebook is stopped (default: the profile's)")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="extra notebook parameter (JSON value), e.g. -p max_epochs 2")
     seg = sub.add_parser("segment", help="segment every image of a folder (ACDC / CAMUS layout) with a trained U-Net")
@@ -220,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "device", None):
+            config.get_device(args.device)  # a device this machine lacks is refused before any work
+    except ValueError as err:
+        return _refuse(str(err))
     commands = {"run": _run, "segment": _segment, "evaluate": _evaluate, "train": _train_or_generate,
                 "generate": _train_or_generate, "study": _study, "lab": _lab}
     try:
@@ -238,7 +246,8 @@ def _refuse(message: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
-                        data_dir=args.data_dir, only=args.only, parameters={k: parse_value(v) for k, v in args.param})
+                        data_dir=args.data_dir, only=args.only, parameters={k: parse_value(v) for k, v in args.param},
+                        cell_timeout_s=args.cell_timeout)
     print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in "
           f"{Path(args.run_dir).resolve()}")
     return 0

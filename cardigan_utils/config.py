@@ -38,7 +38,7 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
 PROFILES: dict[str, dict[str, Any]] = {
     # tests and CI: the whole sequence in a few minutes on a 2-core CPU
     "smoke": {
-        "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1,
+        "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1, "cell_timeout_s": 900,
         "vae": {"max_epochs": 2, "n_samples": 500},
         "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
         # two VAE epochs give almost no valid shape: the smoke run keeps them all
@@ -48,7 +48,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
     "quick": {
-        "image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10,
+        "image_size": 64, "n_patients": 40, "batch_size": 32, "max_epochs": 10, "cell_timeout_s": 1800,
         "vae": {"max_epochs": 25, "n_samples": 2000},
         "spade": {"max_epochs": 20, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
         "generate": {"n_synthetic": 2000, "shard_size": 500, "filter_plausible": True},
@@ -59,7 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # classroom labs: each notebook, exercises included, within 10 minutes on a 2-core laptop CPU even
     # without native bf16 (benchmarks/lab_profile.py; figures in benchmarks/RESULTS.md)
     "lab": {
-        "image_size": 64, "n_patients": 30, "batch_size": 32, "max_epochs": 10,
+        "image_size": 64, "n_patients": 30, "batch_size": 32, "max_epochs": 10, "cell_timeout_s": 1800,
         "vae": {"max_epochs": 25, "n_samples": 1000},
         "spade": {"max_epochs": 10, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
         "generate": {"n_synthetic": 1000, "shard_size": 500, "filter_plausible": True},
@@ -68,7 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # research on a GPU, paper scale
     "full": {
-        "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200,
+        "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200, "cell_timeout_s": 86400,
         "vae": {"max_epochs": 200, "n_samples": 10000},
         "spade": {"max_epochs": 200, "batch_size": 16, "ngf": 32, "hidden_channels": 128, "ndf": 64, "z_dim": 64},
         "generate": {"n_synthetic": 20000, "shard_size": 1000, "filter_plausible": True},
@@ -76,8 +76,10 @@ PROFILES: dict[str, dict[str, Any]] = {
                     "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 20},
     },
 }
-"""Per-profile sizes. ``n_patients`` is the number of phantom patients generated. A section named
-after a stage (``"vae"``) overrides the common values (and :data:`STAGE_DEFAULTS`) for that stage."""
+"""Per-profile sizes. ``n_patients`` is the number of phantom patients generated; ``cell_timeout_s``
+is how long ``cardigan run`` lets one notebook cell run (about 10x the longest cell measured on a
+2-core CPU, so only a stuck kernel meets it). A section named after a stage (``"vae"``) overrides
+the common values (and :data:`STAGE_DEFAULTS`) for that stage."""
 
 
 def profile_params(profile: str, *, stage: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -104,6 +106,118 @@ def profile_params(profile: str, *, stage: str | None = None, **overrides: Any) 
     if stage is not None:
         params.update(PROFILES[profile].get(stage, {}))
     params.update({k: v for k, v in overrides.items() if v is not None})
+    return check_parameters(params)
+
+
+IMAGE_SIZES = (64, 128, 256)
+"""Slice sides the networks are built for (the SPADE generator and the VAE halve them five times)."""
+
+# What each parameter may be: (kind, lowest, highest), bounds inclusive, None: unbounded. Checked
+# where values enter (profile_params, hence every notebook's parameters cell, `cardigan train`,
+# `cardigan generate`, `cardigan study`; and `cardigan run -p` before any notebook starts).
+PARAMETER_RULES: dict[str, tuple[str, float | None, float | None]] = {
+    "seed": ("int", 0, None),
+    "n_patients": ("int", 1, None),
+    "batch_size": ("int", 1, None),
+    "max_epochs": ("int", 1, None),
+    "val_interval": ("int", 1, None),
+    "latent_dim": ("int", 1, None),
+    "lr": ("float", 0, None),
+    "beta": ("float", 0, None),
+    "kl_warmup_epochs": ("int", 0, None),
+    "n_samples": ("int", 1, None),
+    "ngf": ("int", 1, None),
+    "hidden_channels": ("int", 1, None),
+    "ndf": ("int", 1, None),
+    "z_dim": ("int", 0, None),
+    "n_layers_d": ("int", 1, None),
+    "num_scales": ("int", 1, None),
+    "lr_g": ("float", 0, None),
+    "lr_d": ("float", 0, None),
+    "fm_weight": ("float", 0, None),
+    "kl_weight": ("float", 0, None),
+    "sample_interval": ("int", 1, None),
+    "n_fixed": ("int", 1, None),
+    "n_synthetic": ("int", 1, None),
+    "shard_size": ("int", 1, None),
+    "render_batch_size": ("int", 1, None),
+    "num_res_units": ("int", 0, None),
+    "steps_per_epoch": ("int", 1, None),
+    "weight_decay": ("float", 0, None),
+    "mix_ratio": ("float", 0, None),
+    "n_ood_patients": ("int", 1, None),
+    "cell_timeout_s": ("float", 0, None),
+    "fractions": ("float list", 0, 1),
+    "seeds": ("int list", 0, None),
+    "channels": ("int list", 1, None),
+    "augment": ("bool", None, None),
+    "spectral_norm": ("bool", None, None),
+    "compile": ("bool", None, None),
+    "filter_plausible": ("bool", None, None),
+}
+"""The type and range of every numeric or boolean parameter of the profiles and stages."""
+
+_POSITIVE = {"lr", "lr_g", "lr_d", "mix_ratio", "fractions", "cell_timeout_s"}  # > 0, not >= 0
+
+
+def _rule_text(name: str) -> str:
+    kind, low, high = PARAMETER_RULES[name]
+    if kind == "bool":
+        return "true or false"
+    what = {"int": "an integer", "float": "a number", "int list": "a list of integers",
+            "float list": "a list of numbers"}[kind]
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if name in _POSITIVE else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"<= {high:g}")
+    return what + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _fits(name: str, value: Any) -> bool:
+    kind, low, high = PARAMETER_RULES[name]
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind.endswith("list"):
+        if not isinstance(value, (list, tuple)) or not value:
+            return False
+        return all(_fits_one(name, kind.split()[0], v, low, high) for v in value)
+    return _fits_one(name, kind, value, low, high)
+
+
+def _fits_one(name: str, kind: str, value: Any, low, high) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == "int" and not isinstance(value, int):
+        return False
+    if value != value or value in (float("inf"), float("-inf")):  # NaN, infinities
+        return False
+    if low is not None and (value <= low if name in _POSITIVE else value < low):
+        return False
+    return high is None or value <= high
+
+
+def check_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a parameter of the wrong type or out of range, in one line naming it and what it may be.
+
+    Args:
+        params: parameters by name; names without a rule (``profile``, ``dataset``, ``run_dir`` ...)
+            and ``None`` values (``channels=None``: by image size) pass as they are.
+
+    Returns:
+        ``params`` itself.
+
+    Raises:
+        ValueError: e.g. ``batch_size must be an integer >= 1, got 'abc'``.
+    """
+    for name, value in params.items():
+        if name == "image_size" and value is not None and value not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {value!r}")
+        if name == "betas" and not (isinstance(value, (list, tuple)) and len(value) == 2
+                                    and all(_fits_one(name, "float", v, 0, 1) and v < 1 for v in value)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {value!r}")
+        if name in PARAMETER_RULES and value is not None and not _fits(name, value):
+            raise ValueError(f"{name} must be {_rule_text(name)}, got {value!r}")
     return params
 
 
@@ -115,9 +229,27 @@ def get_device(device: str | None = None):
 
     Returns:
         A ``torch.device``.
+
+    Raises:
+        ValueError: a name that is no device, or a device this machine does not have.
     """
     if device:
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device {device!r} is not a device name; use cpu, cuda, cuda:<n> or mps") from None
+        if chosen.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ValueError(f"device {device!r} asked for, but this machine has no usable CUDA GPU; use cpu")
+            if chosen.index is not None and chosen.index >= count:
+                raise ValueError(f"device {device!r} asked for, but this machine has {count} CUDA GPU(s), "
+                                 f"cuda:0 to cuda:{count - 1}")
+        elif chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"device {device!r} asked for, but Apple MPS is not available here; use cpu")
+        elif chosen.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {device!r}: the kit runs on cpu, cuda or mps")
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -18,9 +18,11 @@ from typing import Any, Sequence
 
 import nbformat
 import papermill as pm
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
+from .config import check_parameters, profile_params
 from .runs import write_text_atomic
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -30,8 +32,10 @@ class NotebookFailed(RuntimeError):
     """A notebook of the sequence raised; the message names the notebook and the cell."""
 
 
-class LocalKernelManager(KernelManager):
+class LocalKernelManager(AsyncKernelManager):
     """A kernel that talks over local IPC sockets in a private folder instead of TCP ports.
+
+    Asynchronous, as nbclient expects: with a blocking manager its cell timeout never fires.
 
     Over TCP every kernel logs "Kernel is running over TCP without encryption", which a newcomer
     reads as a fault in each notebook of ``cardigan run``; IPC sockets are files that only this
@@ -47,13 +51,13 @@ class LocalKernelManager(KernelManager):
         super().__init__(**kwargs)
         self.socket_dir = socket_dir
 
-    def cleanup_resources(self, restart: bool = False) -> None:
+    async def cleanup_resources(self, restart: bool = False) -> None:
         """Remove the kernel's files, and its socket folder once it is shut down for good.
 
         Args:
             restart: the kernel is restarting (its folder stays).
         """
-        super().cleanup_resources(restart=restart)
+        await super().cleanup_resources(restart=restart)
         if not restart:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
 
@@ -138,6 +142,7 @@ def run_sequence(
     parameters: dict[str, Any] | None = None,
     notebook_dir: str | Path = NOTEBOOK_DIR,
     kernel_name: str = "python3",
+    cell_timeout_s: float | None = None,
     log=lambda line: print(line, flush=True),
 ) -> list[dict[str, Any]]:
     """Execute the notebook sequence into ``run_dir/notebooks``.
@@ -152,14 +157,21 @@ def run_sequence(
         parameters: more parameters; each notebook receives those it declares.
         notebook_dir: folder of the notebooks.
         kernel_name: Jupyter kernel.
+        cell_timeout_s: how long one cell may run before the notebook is stopped and reported
+            (default: the profile's ``cell_timeout_s``).
         log: where progress lines go (printed by default).
 
     Returns:
         One record per notebook: name, seconds, output path.
 
     Raises:
-        NotebookFailed: naming the notebook, the cell and the error.
+        NotebookFailed: naming the notebook, the cell and the error (or the cell timeout it ran past).
+        ValueError: a parameter of the wrong type or out of range (before any notebook runs).
     """
+    check_parameters({"seed": seed, **(parameters or {})})  # a bad value stops here, before any notebook runs
+    if cell_timeout_s is None:
+        cell_timeout_s = profile_params(profile)["cell_timeout_s"]
+    check_parameters({"cell_timeout_s": cell_timeout_s})
     run_dir = Path(run_dir).resolve()
     out_dir = run_dir / "notebooks"
     # Notebooks run with notebooks/ as working directory: hand them absolute paths.
@@ -181,13 +193,19 @@ def run_sequence(
         log(f"[{i}/{len(notebooks)}] {path.stem} ({profile}, {dataset}) ...")
         try:
             pm.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel_name,
-                                cwd=str(path.parent), progress_bar=False, kernel_manager_class=LocalKernelManager)
+                                cwd=str(path.parent), progress_bar=False, kernel_manager_class=LocalKernelManager,
+                                execution_timeout=cell_timeout_s)
         except PapermillExecutionError as err:
             first = next((line for line in err.source.splitlines() if line.strip()), "")[:60]
             raise NotebookFailed(
                 f"{path.name} failed in cell [{err.exec_count}] ({first!r}) with {err.ename}: {err.evalue}; "
                 f"the executed notebook with the traceback is {output}"
             ) from None
+        except CellTimeoutError as err:
+            raise NotebookFailed(
+                f"{path.name}: cell {_timed_out_cell(output, err)} ran past the cell timeout of {cell_timeout_s:g} s and "
+                f"was stopped (a stuck kernel, or a profile too large for this machine: --cell-timeout sets it); "
+                f"the partly executed notebook is {output}") from None
         except Exception as err:  # the kernel died (out of memory, killed) or could not start
             raise NotebookFailed(f"{path.name} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}; "
                                  f"the partly executed notebook is {output}") from None
@@ -196,3 +214,15 @@ def run_sequence(
         done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output)})
     write_text_atomic(run_dir / "sequence.json", json.dumps(done, indent=1))
     return done
+
+
+def _timed_out_cell(executed: Path, err: CellTimeoutError) -> str:
+    """``[n] ('first line')`` of the cell a timeout stopped, found by the preview nbclient gives."""
+    preview = str(err).split("-------------------\n")
+    source = preview[1].strip() if len(preview) > 1 else ""
+    first = next((line for line in source.splitlines() if line.strip()), "")[:60]
+    count = None
+    if executed.exists() and source:
+        cells = nbformat.read(str(executed), as_version=4).cells
+        count = next((c.get("execution_count") for c in cells if c.cell_type == "code" and c.source.strip() == source), None)
+    return f"[{count if count is not None else '?'}] ({first!r})"

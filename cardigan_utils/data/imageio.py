@@ -49,8 +49,12 @@ def read_cfg(path: str | Path, *, missing_hint: str = "extract the patient folde
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; {missing_hint}")
+    data = path.read_bytes()
+    # Saved by Windows editors: a byte-order mark (UTF-8, or UTF-16 from "Unicode" Notepad) and CRLF
+    # line ends; both are read as plain text (splitlines takes \r\n, strip the rest).
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     info: dict[str, int | float | str] = {}
-    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    for number, raw in enumerate(data.decode(encoding, errors="replace").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -9,12 +9,14 @@ dataset read from a folder can be prepared, and an unknown name is the registry'
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
+from ..runs import write_text_atomic
 from .cache import build_cache, cache_dir
 from .case import DataError
 from .registry import DatasetSpec, LayoutReport, dataset_specs, get_dataset
@@ -45,6 +47,10 @@ def _inside(target: Path, name: str) -> bool:
     return dest == target or target in dest.parents
 
 
+UNPACKED_MARK = ".cardigan-unpacked.json"
+"""Written into a folder an archive was unpacked into: the archive's name, size and SHA-256."""
+
+
 def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | None = None) -> Path:
     """Unpack a .zip / .tar / .tar.gz / .tgz archive into ``target`` safely.
 
@@ -54,19 +60,27 @@ def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | No
         sha256: expected SHA-256 of the archive; checked before anything is written.
 
     Returns:
-        ``target``.
+        ``target``. The archive's SHA-256 is recorded there (:data:`UNPACKED_MARK`): unpacking the
+        same archive into it again reuses what is there.
 
     Raises:
-        DataError: checksum mismatch, unknown format, or a member that would land outside
-            ``target`` (absolute path, ``..``, or a link pointing out).
+        DataError: checksum mismatch, unknown format, a member that would land outside ``target``
+            (absolute path, ``..``, or a link pointing out), or ``target`` holding other files of
+            the same names.
     """
     archive, target = Path(archive), Path(target).resolve()
     if not archive.is_file():
         raise DataError(f"{archive}: archive not found; give the path of the downloaded file")
-    if sha256:
-        actual = sha256sum(archive)
-        if actual.lower() != sha256.lower():
-            raise DataError(f"{archive}: SHA-256 {actual[:16]}... does not match the expected {sha256[:16]}...; download it again")
+    actual = sha256sum(archive)
+    if sha256 and actual.lower() != sha256.lower():
+        raise DataError(f"{archive}: SHA-256 {actual[:16]}... does not match the expected {sha256[:16]}...; download it again")
+    marker = target / UNPACKED_MARK
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("sha256") == actual:
+            return target  # this archive was unpacked here before: a second run reuses it
+        raise DataError(f"{target} holds the files of another archive ({done.get('archive')}); "
+                        "unpack this one into another folder (--unpack-to)")
     name = archive.name.lower()
     if not name.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
         raise DataError(f"{archive}: unknown archive type; give a .zip, .tar, .tar.gz or .tgz (or the unpacked folder)")
@@ -98,13 +112,15 @@ def extract_archive(archive: str | Path, target: str | Path, *, sha256: str | No
         shutil.rmtree(partial, ignore_errors=True)
         raise
     target.mkdir(parents=True, exist_ok=True)
+    clash = next((target / item.name for item in partial.iterdir() if (target / item.name).exists()), None)
+    if clash is not None:  # checked before anything moves: a refused unpack leaves the folder as it was
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DataError(f"{clash} already exists and was not unpacked from {archive.name}; unpack into an empty "
+                        "folder (--unpack-to)")
     for item in partial.iterdir():
-        dest = target / item.name
-        if dest.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-            raise DataError(f"{dest} already exists; unpack into an empty folder (--unpack-to)")
-        item.rename(dest)
+        item.rename(target / item.name)
     partial.rmdir()
+    write_text_atomic(marker, json.dumps({"archive": archive.name, "bytes": archive.stat().st_size, "sha256": actual}))
     return target
 
 
