@@ -48,5 +48,5 @@ def load_generator(path: str | Path, *, device: str | torch.device | None = None
     """
     # checkpoints from before the contract carry no family: they are all SPADE (a checkpoint of
     # another kind without one, a VAE's say, goes to SPADE's loader too, which refuses it by its kind)
-    family = read_config(path).get("family", spade.FAMILY_NAME)
+    family = read_config(path).get("family") or spade.FAMILY_NAME
     return get_family(family).load(path, device=device)
