@@ -215,13 +215,15 @@ def load_checkpoint(path: str | os.PathLike, *, kind: str | None, map_location: 
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except Exception as err:  # noqa: BLE001: a damaged archive raises BadZipFile, zlib.error, EOFError, ...
+    except Exception as err:  # a damaged archive raises BadZipFile, zlib.error, EOFError, ...
         raise CheckpointError(path, f"is not a torch checkpoint (damaged archive: {type(err).__name__})", advice) from None
     if damaged is not None:
         raise CheckpointError(path, f"is damaged (its part {damaged} fails its checksum)", advice)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001: bad bytes raise many types (UnpicklingError, RuntimeError, EOFError, KeyError, ...)
+    except (MemoryError, torch.OutOfMemoryError):
+        raise  # the file may be fine: the memory is what is short
+    except Exception as err:  # bad bytes raise many types (UnpicklingError, RuntimeError, EOFError, KeyError, ...)
         # torch's text is left out on purpose (it suggests weights_only=False); the type says enough
         raise CheckpointError(path, f"is not a checkpoint the kit can read ({type(err).__name__}: damaged, "
                                     "or holds more than weights)", advice) from None
