@@ -20,9 +20,11 @@ def _checkpoint(path, *, z_dim=8, family="spade"):
     generator, _, encoder = build_spade(**model)
     state = {"generator": generator.state_dict(), "encoder": encoder.state_dict() if encoder is not None else {}, "epoch": 1}
     config = {"model": model, "train": {}, "data": {}}
-    if family is not None:
-        config = {"family": family, **config}
-    return save_checkpoint(path, state, config=config), generator
+    if family is None:  # written as the kit wrote it then: no family, no kind
+        torch.save(state, path)
+        path.with_suffix(".json").write_text(json.dumps(config))
+        return path, generator
+    return save_checkpoint(path, state, config={"family": family, **config}, kind=family), generator
 
 
 def test_a_loaded_spade_generator_satisfies_the_contract(tmp_path):

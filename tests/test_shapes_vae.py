@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cardigan_utils.augment import affine_labels, random_affine_params
-from cardigan_utils.checkpoint import load_checkpoint, save_checkpoint
+from cardigan_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cardigan_utils.data import prepare_cache
 from cardigan_utils.losses import kl_loss as kl_divergence
 from cardigan_utils.networks.vae import ShapeVAE
@@ -91,7 +91,7 @@ def test_training_lowers_the_loss_and_writes_checkpoints(cache, tmp_path):
                      device="cpu", progress_bar=False)
     assert list(hist.epoch) == [1, 2, 3] and hist.recon.iloc[-1] < hist.recon.iloc[0]
     assert {"val_loss", "val_dice_RV", "val_dice_MYO", "val_dice_LV", "val_dice_mean"} <= set(hist.columns)
-    state, config = load_checkpoint(tmp_path / "vae.pt")
+    state, config = load_checkpoint(tmp_path / "vae.pt", kind="vae")
     assert config["model"]["latent_dim"] == 8 and "optimizer" not in state
     model = load_vae(tmp_path / "vae.pt", device="cpu")
     assert not model.training and model.sample(2).shape == (2, 64, 64)
@@ -104,8 +104,8 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path):
     full = train_vae(cache, run_dir=tmp_path / "a", max_epochs=3, **kw)
     train_vae(cache, run_dir=tmp_path / "b", max_epochs=1, **kw)
     resumed = train_vae(cache, run_dir=tmp_path / "b", max_epochs=3, **kw)
-    a, _ = load_checkpoint(tmp_path / "a" / "vae_last.pt")
-    b, _ = load_checkpoint(tmp_path / "b" / "vae_last.pt")
+    a, _ = load_checkpoint(tmp_path / "a" / "vae_last.pt", kind="vae")
+    b, _ = load_checkpoint(tmp_path / "b" / "vae_last.pt", kind="vae")
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert np.allclose(full.drop(columns="seconds").to_numpy(float), resumed.drop(columns="seconds").to_numpy(float))
@@ -114,21 +114,21 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path):
 def test_resume_from_a_checkpoint_without_the_fitted_prior(cache, tmp_path):
     kw = dict(channels=SMALL, latent_dim=8, batch_size=16, device="cpu", progress_bar=False)
     train_vae(cache, run_dir=tmp_path, max_epochs=1, **kw)
-    state, config = load_checkpoint(tmp_path / "vae_last.pt")
+    state, config = load_checkpoint(tmp_path / "vae_last.pt", kind="vae")
     for key in ("prior_mean", "prior_chol"):
         del state["model"][key]
-    save_checkpoint(tmp_path / "vae_last.pt", state, config=config)
+    save_checkpoint(tmp_path / "vae_last.pt", state, config=config, kind="vae", resumable=True)
     assert list(train_vae(cache, run_dir=tmp_path, max_epochs=2, **kw).epoch) == [1, 2]
     state["model"]["net.extra"] = torch.zeros(1)
-    save_checkpoint(tmp_path / "vae_last.pt", state, config=config)
-    with pytest.raises(RuntimeError, match="weights do not fit this model"):
+    save_checkpoint(tmp_path / "vae_last.pt", state, config=config, kind="vae", resumable=True)
+    with pytest.raises(CheckpointError, match="weights that do not fit .* delete it"):
         train_vae(cache, run_dir=tmp_path, max_epochs=3, **kw)
 
 
 def test_checkpoints_are_written_atomically(tmp_path):
-    save_checkpoint(tmp_path / "m.pt", {"w": torch.ones(2)}, config={"a": 1})
+    save_checkpoint(tmp_path / "m.pt", {"w": torch.ones(2)}, config={"a": 1}, kind="m")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.pt"]
-    state, config = load_checkpoint(tmp_path / "m.pt")
-    assert torch.equal(state["w"], torch.ones(2)) and config == {"a": 1}
+    state, config = load_checkpoint(tmp_path / "m.pt", kind="m")
+    assert torch.equal(state["w"], torch.ones(2)) and config == {"a": 1, "kind": "m", "resumable": False}
     with pytest.raises(FileNotFoundError, match="train the model first"):
-        load_checkpoint(tmp_path / "none.pt")
+        load_checkpoint(tmp_path / "none.pt", kind="m")

@@ -40,7 +40,13 @@ def load_generator(path: str | Path, *, device: str | torch.device | None = None
 
     Returns:
         An :class:`~cardigan_utils.images.contract.ImageGenerator`.
+
+    Raises:
+        CheckpointError: ``path`` is not a generator checkpoint the kit wrote (the family's loader
+            checks the kind: a VAE checkpoint is refused in one line).
+        ValueError: a family the kit does not know.
     """
-    # checkpoints from before the contract carry no family: they are all SPADE
-    family = read_config(path).get("family", spade.FAMILY_NAME)
+    # checkpoints from before the contract carry no family: they are all SPADE (a checkpoint of
+    # another kind without one, a VAE's say, goes to SPADE's loader too, which refuses it by its kind)
+    family = read_config(path).get("family") or spade.FAMILY_NAME
     return get_family(family).load(path, device=device)

@@ -17,10 +17,10 @@ import torch
 from matplotlib.image import imsave
 
 from .. import distributed
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import build_from_config, load_checkpoint, load_weights, save_checkpoint
 from ..config import STAGE_DEFAULTS, get_device, progress, use_bf16
 from ..labels import NUM_CLASSES, label_image, one_hot
-from ..loop import close_epoch, epoch_seed, rank_seed, resume_from
+from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
 from ..losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
 from ..networks.discriminator import MultiScaleDiscriminator
 from ..networks.spade import SPADEGenerator, StyleEncoder
@@ -29,7 +29,7 @@ from .contract import GeneratorFamily
 _DEFAULTS = STAGE_DEFAULTS["spade"]
 
 FAMILY_NAME = "spade"
-"""The family name recorded in every SPADE checkpoint's config."""
+"""The family name recorded in every SPADE checkpoint's config (also its checkpoints' kind)."""
 
 
 def spade_step(
@@ -241,18 +241,15 @@ def train_spade(
     }
     final_path = run_dir / f"{name}.pt"
     samples_dir = run_dir / f"{name}_samples"
-    resumed = resume_from(run_dir, name, device=device, resume=resume)
+    resumed = resume_from(run_dir, name, kind=FAMILY_NAME, device=device, resume=resume,
+                          keys=("generator", "discriminator", "opt_g", "opt_d") + (("encoder",) if encoder is not None else ()))
     start_epoch, history, state = resumed.start_epoch, resumed.history, resumed.state
     if state is not None:
         if resumed.config.get("model") not in (None, model_config):
             raise ValueError(f"{run_dir / name}_last.pt was trained with {resumed.config['model']}, not {model_config}: "
                              "use another run_dir, or resume=False to start again")
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        if encoder is not None:
-            encoder.load_state_dict(state["encoder"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+        networks = {"generator": generator, "discriminator": discriminator, "encoder": encoder}
+        restore(resumed, {**{k: m for k, m in networks.items() if m is not None}, "opt_g": opt_g, "opt_d": opt_d})
 
     def compiled(model):
         return torch.compile(model) if compile else model
@@ -312,8 +309,8 @@ def train_spade(
             imsave(samples_dir / f"epoch_{epoch + 1:04d}.png", np.concatenate(list(fake), axis=1), cmap="gray", vmin=0, vmax=1)
         state = {"generator": generator.state_dict(), "encoder": encoder.state_dict() if encoder is not None else {},
                  "epoch": epoch + 1}
-        save_checkpoint(final_path, state, config={**config, "epoch": epoch + 1})
-        close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+        save_checkpoint(final_path, state, config={**config, "epoch": epoch + 1}, kind=FAMILY_NAME)
+        close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, kind=FAMILY_NAME, config=config,
                     last_state={**state, "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
                                 "opt_d": opt_d.state_dict()})
         distributed.barrier(ctx)
@@ -422,14 +419,17 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None) ->
 
     Returns:
         The :class:`SpadeRenderer`, its networks in eval mode.
+
+    Raises:
+        CheckpointError: ``path`` is not a SPADE checkpoint the kit wrote (one line saying why).
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
-    state, config = load_checkpoint(path, map_location=str(device))
-    generator, _, encoder = build_spade(**config["model"])
-    generator.load_state_dict(state["generator"])
+    state, config = load_checkpoint(path, kind=FAMILY_NAME, map_location=str(device), keys=("generator",))
+    generator, _, encoder = build_from_config(build_spade, config, path=path, kind=FAMILY_NAME)
+    load_weights(generator, state["generator"], path=path, part="generator")
     generator.to(device).eval()
     if encoder is not None:
-        encoder.load_state_dict(state["encoder"])
+        load_weights(encoder, state.get("encoder", {}), path=path, part="encoder")
         encoder.to(device).eval()
     return SpadeRenderer(generator, config=config, encoder=encoder)
 

@@ -12,13 +12,16 @@ import torch
 from monai.losses import DiceCELoss
 
 from .. import distributed
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import build_from_config, load_checkpoint, load_weights, save_checkpoint
 from ..config import STAGE_DEFAULTS, get_device, progress, use_bf16
-from ..loop import close_epoch, epoch_seed, rank_seed, resume_from
+from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
 from ..metrics import per_class_dice
 from ..networks.unet import build_unet
 
 _DEFAULTS = STAGE_DEFAULTS["segment"]
+
+KIND = "segmenter"
+"""The kind recorded in every segmentation U-Net checkpoint."""
 
 
 def _gather(sources: list[tuple[np.ndarray, np.ndarray]], starts: np.ndarray, idx: np.ndarray):
@@ -112,15 +115,14 @@ def train_segmenter(
                         "weight_decay": weight_decay, "augment": augment is not None, "amp": amp, "seed": seed,
                         "sources": sizes}}
     best_path = run_dir / f"{name}.pt"
-    resumed = resume_from(run_dir, name, device=device, resume=resume)
+    resumed = resume_from(run_dir, name, kind=KIND, device=device, keys=("model", "optimizer", "scheduler", "best"),
+                          resume=resume)
     start_epoch, history, best = resumed.start_epoch, resumed.history, -1.0
     if resumed.state is not None:
         if resumed.config.get("model") != model.config:
             raise ValueError(f"{run_dir / name}_last.pt holds another U-Net ({resumed.config.get('model')}); "
                              "use another run_dir or resume=False")
-        model.load_state_dict(resumed.state["model"])
-        optimizer.load_state_dict(resumed.state["optimizer"])
-        scheduler.load_state_dict(resumed.state["scheduler"])
+        restore(resumed, {"model": model, "optimizer": optimizer, "scheduler": scheduler})
         best = float(resumed.state["best"])
     train_model = distributed.wrap(model, ctx, device)
 
@@ -165,8 +167,9 @@ def train_segmenter(
             row["val_dice_mean"] = float(np.nanmean(dice.numpy()))
             if row["val_dice_mean"] > best:
                 best = row["val_dice_mean"]
-                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
-        close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1},
+                                config={**config, "epoch": epoch + 1}, kind=KIND)
+        close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, kind=KIND, config=config,
                      last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best})
         distributed.barrier(ctx)
@@ -224,9 +227,12 @@ def load_segmenter(path: str | Path, *, device: str | torch.device | None = None
 
     Returns:
         ``(model, config)``, the model in eval mode.
+
+    Raises:
+        CheckpointError: ``path`` is not a segmenter checkpoint the kit wrote (one line saying why).
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
-    state, config = load_checkpoint(path, map_location=str(device))
-    model = build_unet(**config["model"]).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval(), config
+    state, config = load_checkpoint(path, kind=KIND, map_location=str(device), keys=("model",))
+    model = build_from_config(build_unet, config, path=path, kind=KIND)
+    load_weights(model, state["model"], path=path)
+    return model.to(device).eval(), config

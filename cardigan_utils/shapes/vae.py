@@ -17,16 +17,22 @@ from monai.losses import DiceCELoss
 
 from .. import distributed
 from ..augment import affine_labels, random_affine_params
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import build_from_config, load_checkpoint, load_weights, save_checkpoint
 from ..config import STAGE_DEFAULTS, get_device, progress
 from ..labels import structure_names
-from ..loop import close_epoch, epoch_seed, rank_seed, resume_from
+from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
 from ..losses import kl_loss
 from ..metrics import per_class_dice
 from ..networks.vae import ShapeVAE
 from .latent import encode_cache
 
 _DEFAULTS = STAGE_DEFAULTS["vae"]
+
+KIND = "vae"
+"""The kind recorded in every shape VAE checkpoint."""
+
+PRIOR_KEYS = ("prior_mean", "prior_chol")
+"""Weights a checkpoint from before the fitted prior lacks (the model keeps N(0, I))."""
 
 
 def _split_labels(cache, split: str) -> torch.Tensor:
@@ -103,11 +109,10 @@ def train_vae(
         "data": {"cache": str(cache.path), "dataset": cache.manifest["dataset"], "modality": cache.manifest["modality"]},
     }
     best_path = run_dir / f"{name}.pt"
-    resumed = resume_from(run_dir, name, device=device, resume=resume)
+    resumed = resume_from(run_dir, name, kind=KIND, device=device, keys=("model", "optimizer", "best"), resume=resume)
     start_epoch, history, best = resumed.start_epoch, resumed.history, float("inf")
     if resumed.state is not None:
-        _load_weights(model, resumed.state["model"], path=run_dir / f"{name}_last.pt")
-        optimizer.load_state_dict(resumed.state["optimizer"])
+        restore(resumed, {"model": model, "optimizer": optimizer}, optional=PRIOR_KEYS)
         best = float(resumed.state["best"])
     train_model = distributed.wrap(model, ctx, device)
 
@@ -148,8 +153,9 @@ def train_vae(
                 row.update(evaluate_vae(model, val_labels, beta=weight, names=names, batch_size=batch_size))
                 if row["val_loss"] < best:
                     best = row["val_loss"]
-                    save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1}, config={**config, "epoch": epoch + 1})
-            close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, config=config,
+                    save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1},
+                                    config={**config, "epoch": epoch + 1}, kind=KIND)
+            close_epoch(row, history, t0=t0, run_dir=run_dir, name=name, kind=KIND, config=config,
                          last_state={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                      "best": best})
         else:
@@ -158,13 +164,15 @@ def train_vae(
     bar.close()
     if ctx.is_main:
         # Fit the sampling prior on the training codes of the best model and store it with it.
-        state, best_config = load_checkpoint(best_path, map_location=str(device))
-        _load_weights(model, state["model"], path=best_path)
+        state, best_config = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
+        load_weights(model, state["model"], path=best_path, optional=PRIOR_KEYS)
         model.fit_prior(torch.from_numpy(encode_cache(model, cache, split="train").mu))
-        save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"})
+        save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"},
+                        kind=KIND)
     distributed.barrier(ctx)
     if not ctx.is_main:  # every rank ends with the model rank 0 wrote: the best epoch, with its prior
-        _load_weights(model, load_checkpoint(best_path, map_location=str(device))[0]["model"], path=best_path)
+        state, _ = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
+        load_weights(model, state["model"], path=best_path, optional=PRIOR_KEYS)
     return pd.DataFrame(history)
 
 
@@ -208,17 +216,12 @@ def load_vae(path: str | Path, *, device: str | torch.device | None = None):
 
     Returns:
         The :class:`~cardigan_utils.networks.vae.ShapeVAE` in eval mode.
+
+    Raises:
+        CheckpointError: ``path`` is not a shape VAE checkpoint the kit wrote (one line saying why).
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
-    state, config = load_checkpoint(path, map_location=str(device))
-    model = ShapeVAE(**config["model"]).to(device)
-    _load_weights(model, state["model"], path=Path(path))
-    return model.eval()
-
-
-def _load_weights(model, state: dict, *, path: Path) -> None:
-    """Load a state dict; a checkpoint from before the fitted prior existed keeps N(0, I)."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or set(missing) - {"prior_mean", "prior_chol"}:
-        raise RuntimeError(f"{path}: weights do not fit this model (missing {missing}, unexpected {unexpected}); "
-                           "was it written by another version of the kit? Train again in a new run_dir")
+    state, config = load_checkpoint(path, kind=KIND, map_location=str(device), keys=("model",))
+    model = build_from_config(ShapeVAE, config, path=path, kind=KIND)
+    load_weights(model, state["model"], path=path, optional=PRIOR_KEYS)
+    return model.to(device).eval()
