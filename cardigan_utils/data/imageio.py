@@ -288,8 +288,9 @@ def _nifti_error(path: Path, err: Exception) -> DataError:
     )
 
 
-_NIFTI_ERRORS = (EOFError, OSError, KeyError, zlib.error, gzip.BadGzipFile, ValueError, nib.filebasedimages.ImageFileError,
-                 nib.spatialimages.HeaderDataError, nib.spatialimages.ImageDataError)
+_NIFTI_ERRORS = (EOFError, OSError, KeyError, zlib.error, gzip.BadGzipFile, ValueError,
+                 nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError, nib.spatialimages.ImageDataError)
+"""What nibabel raises on a corrupt or truncated file (KeyError: an unknown datatype code)."""
 
 
 def _nifti_header(path: Path) -> nib.Nifti1Header:

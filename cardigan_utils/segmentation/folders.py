@@ -203,15 +203,13 @@ def _read(path, *, labels: bool = False):
     """(array (X, Y, Z), spacing, writer) of a NIfTI or .mhd image; the writer saves labels in its geometry.
 
     The data layer's checked reader refuses, in one line naming the file, what cannot be segmented
-    or scored: not 2-D or 3-D, too large, an implausible voxel size, NaN values, a constant image;
-    for ``labels``, values that are not the integers of the convention (an empty map is scored).
-    Nothing is read before the header passed.
+    or scored: not 2-D or 3-D, too large, an implausible voxel size, NaN values; for ``labels``,
+    values that are not the integers of the convention (an empty map is scored). Nothing is read
+    before the header passed. (A constant image is refused by :func:`segment_volume`.)
     """
     image = read_image(path, ndims=(2, 3), labels=labels)
     if labels:
         check_labels(np.round(image.data), source=str(path), allow_empty=True)
-    else:
-        check_image(image.data, source=str(path))  # a constant image would come out all background
 
     def write(labels, out):
         save_like(out, labels.astype(np.uint8), like=image)
