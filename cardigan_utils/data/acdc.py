@@ -16,7 +16,7 @@ import numpy as np
 from ..config import progress as bar
 from ..labels import PHASES, structure_names
 from .case import Case, DataError, check_labels
-from .imageio import load_nifti, read_cfg, save_nifti
+from .imageio import read_cfg, read_image, save_nifti
 from .phantom import phantom_cases
 from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients
 
@@ -79,7 +79,9 @@ def read_acdc_patient(patient_dir: str | Path, *, phases: tuple[str, ...] = PHAS
         One Case per phase: image float32 (X, Y, Z), label uint8, spacing from the header (mm).
 
     Raises:
-        DataError: missing Info.cfg or frame, unreadable file, image/label mismatch, bad labels.
+        DataError: missing Info.cfg or frame, unreadable file, a frame that is not 3-D, too large, with an
+            implausible voxel size or NaN values (:func:`~cardigan_utils.data.imageio.read_image`),
+            image/label mismatch, bad labels.
     """
     patient_dir = Path(patient_dir)
     info = read_cfg(
@@ -93,25 +95,24 @@ def read_acdc_patient(patient_dir: str | Path, *, phases: tuple[str, ...] = PHAS
         if not isinstance(frame, int) or frame < 1:
             raise DataError(f"{patient_dir / 'Info.cfg'}: '{phase}: {frame}' is not a frame number (1, 2, ...); restore the original file")
         img_path, gt_path = _frame_path(patient_dir, frame, False), _frame_path(patient_dir, frame, True)
-        image, img_affine, zooms = load_nifti(img_path)
-        label, gt_affine, gt_zooms = load_nifti(gt_path)
-        if image.ndim != 3:
-            raise DataError(f"{img_path}: expected a 3-D frame, got shape {image.shape}; use the frameYY files, not the 4-D cine")
-        if image.shape != label.shape:
-            raise DataError(f"{gt_path}: shape {label.shape} differs from its image {image.shape}; pair each frame with its own _gt")
+        # One checked reader (dimensions, size and voxel size from the header, then finite values;
+        # the ground truth integer-valued): a damaged file is refused in one line naming it.
+        image = read_image(img_path, ndims=(3,))
+        gt = read_image(gt_path, ndims=(3,), labels=True)
+        zooms, gt_zooms = image.spacing, gt.spacing
+        if image.data.shape != gt.data.shape:
+            raise DataError(f"{gt_path}: shape {gt.data.shape} differs from its image {image.data.shape}; pair each frame with its own _gt")
         # ACDC's affines carry no voxel size (it is only in the header zooms): compare both.
-        if not np.allclose(img_affine, gt_affine, atol=1e-3) or not np.allclose(zooms[:3], gt_zooms[:3], rtol=1e-4):
-            raise DataError(f"{gt_path}: affine or voxel size {tuple(round(z, 4) for z in gt_zooms[:3])} differs from its image's "
-                            f"{tuple(round(z, 4) for z in zooms[:3])}; the ground truth is not aligned with {img_path.name}")
-        if not np.allclose(label, np.round(label)):
-            raise DataError(f"{gt_path}: label values are not integers; is this an image instead of a _gt file?")
-        label = np.round(label).astype(np.int64)
+        if not np.allclose(image.affine, gt.affine, atol=1e-3) or not np.allclose(zooms, gt_zooms, rtol=1e-4):
+            raise DataError(f"{gt_path}: affine or voxel size {tuple(round(z, 4) for z in gt_zooms)} differs from its image's "
+                            f"{tuple(round(z, 4) for z in zooms)}; the ground truth is not aligned with {img_path.name}")
+        label = np.round(gt.data).astype(np.int64)
         check_labels(label, source=str(gt_path))
         cases.append(
             Case(
-                image=np.asarray(image, dtype=np.float32),
+                image=np.asarray(image.data, dtype=np.float32),
                 label=label.astype(np.uint8),
-                spacing=tuple(zooms[:3]),
+                spacing=tuple(zooms),
                 patient_id=patient_dir.name,
                 phase=phase,
                 modality="mri",

@@ -30,7 +30,8 @@ from .. import __version__
 from ..config import progress as bar
 from ..labels import LABELS
 from ..runs import cache_dir
-from .case import Case
+from .case import Case, check_image
+from .imageio import check_spacing
 from .slices import DEFAULT_FOV_MM, case_slices
 
 SPLITS = ("train", "val", "test")
@@ -210,6 +211,11 @@ def build_cache(
 
     Returns:
         The loaded :class:`SliceCache`.
+
+    Raises:
+        DataError: a Case whose image has NaN or infinite values or is constant, or whose spacing
+            is not a plausible size in mm (the patient named); nothing is written.
+        FileExistsError: ``out_dir`` holds something else (see above).
     """
     out_dir = Path(out_dir)
     cases = list(cases)
@@ -219,6 +225,10 @@ def build_cache(
     if len(modalities) != 1:
         raise ValueError(f"a cache holds one modality, got {sorted(modalities)}")
     modality = modalities.pop()
+    for case in cases:  # the readers refuse such files; Cases built in Python are checked here
+        check_image(case.image, source=f"patient {case.patient_id} ({case.key})")
+        check_spacing(case.spacing, shape=case.image.shape, source=f"patient {case.patient_id} ({case.key})",
+                      fix="give the Case its true spacing in mm")
     fov = fov_mm if fov_mm is not None else DEFAULT_FOV_MM[modality]
     params = {
         "dataset": cases[0].dataset,

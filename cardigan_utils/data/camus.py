@@ -47,7 +47,7 @@ import numpy as np
 
 from ..labels import PHASES, structure_names
 from .case import Case, DataError, check_labels
-from .imageio import load_mhd, load_nifti, read_cfg, save_mhd, save_nifti
+from .imageio import read_cfg, read_image, save_mhd, save_nifti
 from .phantom import phantom_cases
 from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients
 
@@ -73,12 +73,6 @@ _LAYOUTS_HELP = (
     f"looked for the NIfTI release (<root>/{NIFTI_DIR}/patientXXXX/, or a {NIFTI_DIR} folder itself) "
     "and the legacy .mhd release (<root>/training/patientXXXX/, <root>/testing/patientXXXX/)"
 )
-
-
-_MET_BYTES = {
-    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-    "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,74 +152,29 @@ def _image_path(patient_dir: Path, stem: str, fmt: str) -> Path:
     return plain if plain.is_file() and not gz.is_file() else gz
 
 
-def _check_raw(mhd: Path) -> None:
-    """Name the .raw file when it is missing or shorter than the header says."""
-    try:
-        header = dict(
-            (k.strip(), v.strip())
-            for k, sep, v in (line.partition("=") for line in mhd.read_text(errors="replace").splitlines())
-            if sep
-        )
-    except OSError:
-        return  # load_mhd reports it
-    data_file = header.get("ElementDataFile", "")
-    if not data_file or data_file == "LOCAL" or data_file.startswith("LIST") or "%" in data_file:
-        return
-    raw = mhd.parent / data_file
-    if not raw.is_file():
-        raise DataError(
-            f"{raw}: raw data file of {mhd.name} not found; copy the .raw next to its .mhd "
-            "(extract the patient folder again)"
-        )
-    compressed = header.get("CompressedData", "False").lower() == "true"
-    try:
-        dims = [int(d) for d in header.get("DimSize", "").split()]
-    except ValueError:
-        return
-    channels = int(header.get("ElementNumberOfChannels", "1") or 1)
-    nbytes = _MET_BYTES.get(header.get("ElementType", ""))
-    if compressed or not dims or nbytes is None:
-        return
-    expected = int(np.prod(dims)) * nbytes * channels
-    actual = raw.stat().st_size
-    if actual < expected:
-        raise DataError(
-            f"{raw}: truncated raw data ({actual} of {expected} bytes that {mhd.name} announces); "
-            "extract the patient folder again"
-        )
+def _load(path: Path, *, labels: bool) -> tuple[np.ndarray, tuple[float, float], np.ndarray | None]:
+    """Return (array (X, Y, 1), in-plane spacing, affine or None) of a NIfTI or .mhd frame.
 
-
-def _load(path: Path, fmt: str) -> tuple[np.ndarray, tuple[float, float], np.ndarray | None]:
-    """Return (array (X, Y, 1), in-plane spacing, affine or None)."""
-    if fmt == "nifti":
-        data, affine, zooms = load_nifti(path)
-    else:
-        if path.is_file():
-            _check_raw(path)
-        data, zooms = load_mhd(path)
-        affine = None
-    data = np.asarray(data)
+    :func:`~cardigan_utils.data.imageio.read_image` checks the header (dimensions, size, voxel
+    size; for .mhd the size of the .raw) before reading, then the values.
+    """
+    image = read_image(path, ndims=(2, 3), labels=labels)
+    data = image.data
     if data.ndim == 2:
         data = data[:, :, None]
-    if data.ndim != 3 or data.shape[2] != 1:
+    if data.shape[2] != 1:
         raise DataError(
             f"{path}: expected a 2-D image, got shape {data.shape}; give an ED/ES frame file, "
             "not a (half_)sequence"
         )
-    if len(zooms) < 2:
-        raise DataError(f"{path}: header has no in-plane voxel size ({zooms}); the file is damaged, extract it again")
-    return data, (float(zooms[0]), float(zooms[1])), affine
+    return data, (image.spacing[0], image.spacing[1]), image.affine
 
 
 def _to_label(data: np.ndarray, path: Path) -> np.ndarray:
-    if not np.issubdtype(data.dtype, np.integer):
-        if not np.issubdtype(data.dtype, np.floating) or not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
-            raise DataError(
-                f"{path}: ground truth has non-integer values; it must hold the labels 0, 1, 2, 3 "
-                "(is this an image instead of its _gt file?)"
-            )
-    check_labels(data, source=str(path))
-    return data.astype(np.uint8)
+    """Integer-valued (checked by the reader) label values in the echo convention, as uint8."""
+    label = np.round(data).astype(np.int64)
+    check_labels(label, source=str(path))
+    return label.astype(np.uint8)
 
 
 def _read_patient(
@@ -258,8 +207,8 @@ def _read_patient(
                     )
                 skipped.append(gt_path)
                 continue
-            image, spacing, affine = _load(img_path, fmt)
-            label, gt_spacing, gt_affine = _load(gt_path, fmt)
+            image, spacing, affine = _load(img_path, labels=False)
+            label, gt_spacing, gt_affine = _load(gt_path, labels=True)
             if image.shape != label.shape:
                 raise DataError(
                     f"{gt_path}: label shape {label.shape[:2]} != image shape {image.shape[:2]} of {img_path.name}; "

@@ -70,13 +70,18 @@ class Case:
         return float((self.label == label_value).sum()) * self.voxel_ml
 
 
-def check_labels(label: np.ndarray, *, source: str, allowed: tuple[int, ...] = (0, 1, 2, 3)) -> None:
+def check_labels(label: np.ndarray, *, source: str, allowed: tuple[int, ...] = (0, 1, 2, 3),
+                 allow_empty: bool = False) -> None:
     """Raise DataError if ``label`` is empty or has values outside ``allowed``.
 
     Args:
         label: integer label array.
         source: the file it came from, named in the message.
         allowed: the convention's class indices.
+        allow_empty: accept a map of background only (a prediction that found nothing).
+
+    Raises:
+        DataError: values outside ``allowed``; background only (unless ``allow_empty``).
     """
     values = np.unique(label)
     bad = [int(v) for v in values if v not in allowed]
@@ -85,5 +90,41 @@ def check_labels(label: np.ndarray, *, source: str, allowed: tuple[int, ...] = (
             f"{source}: label values {bad} are outside the convention {list(allowed)}; "
             "is this a ground-truth file of the right dataset (M&Ms and others need their reader)?"
         )
-    if values.max(initial=0) == 0:
+    if values.max(initial=0) == 0 and not allow_empty:
         raise DataError(f"{source}: the label map is empty (background only); remove the case or fix its ground truth")
+
+
+def check_image(image: np.ndarray, *, source: str, allow_constant: bool = False) -> None:
+    """Raise DataError if an image has NaN or infinite values, or (by default) is constant.
+
+    A NaN spreads through intensity normalisation into every slice and then into the loss (NaN,
+    Dice 0); a constant image normalises to zeros and is segmented as background everywhere.
+    Neither can be learnt from or segmented, so neither goes in silently.
+
+    Args:
+        image: the voxel array.
+        source: the file or case, named in the message.
+        allow_constant: accept an image with one value everywhere (the readers do; the slice
+            cache and segmentation do not).
+
+    Raises:
+        DataError: non-finite values (how many named), or a constant image.
+    """
+    values = np.asarray(image)
+    if values.size == 0:
+        raise DataError(f"{source}: the image has no voxels (shape {values.shape}); export it again")
+    if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
+        raise DataError(f"{source}: voxels of type {values.dtype}, not numbers; convert it to a grey-scale image")
+    if np.issubdtype(values.dtype, np.inexact):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(
+                f"{source}: image has NaN or infinite values in {int(bad.sum()):,} of {values.size:,} voxels; "
+                "the file is damaged or was saved from a failed computation, export it again (the kit does not "
+                "fill them in)"
+            )
+    if not allow_constant:
+        low, high = values.min(), values.max()
+        if low == high:
+            raise DataError(f"{source}: the image is constant (every voxel is {low.item():g}); there is nothing to "
+                            "segment or learn from, the file is blank: export it again")

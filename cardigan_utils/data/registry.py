@@ -42,7 +42,7 @@ import numpy as np
 from ..config import progress as bar
 from ..labels import LABELS, NUM_CLASSES, structure_names
 from .cache import split_patients
-from .case import Case, DataError
+from .case import Case, DataError, check_image
 
 __all__ = [
     "IDENTITY_LABEL_MAP",
@@ -188,9 +188,11 @@ class DatasetSpec:
             case: a Case its ``read_patient`` returned.
 
         Raises:
-            DataError: another modality or dataset name, or label values outside 0 and the
-                declared structures (the reader forgot its label map).
+            DataError: another modality or dataset name, label values outside 0 and the
+                declared structures (the reader forgot its label map), or an image with NaN or
+                infinite values or one value everywhere (nothing to learn from).
         """
+        check_image(case.image, source=str(case.meta.get("image_path") or case.key))
         if case.modality != self.modality or case.dataset != self.name:
             raise DataError(f"{case.key}: read as modality={case.modality!r} dataset={case.dataset!r}, but {self.name} "
                             f"declares modality={self.modality!r}; the reader must set both")

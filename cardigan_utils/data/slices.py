@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
-from .case import Case
+from .case import Case, DataError
+from .imageio import MAX_VOXELS
 
 DEFAULT_FOV_MM = {"mri": 160.0, "echo": None}
 """Field of view of the square crop: 160 mm holds the LV and RV of an adult short axis."""
@@ -88,6 +91,36 @@ def resample_slices(image: np.ndarray, label: np.ndarray, zoom: tuple[float, flo
     return out_image, out_label
 
 
+def fov_window(spacing: tuple[float, float], fov_mm: float, *, n_slices: int, source: str) -> tuple[int, int]:
+    """The (rows, cols) window that holds a square field of view at a volume's resolution, plus 4 pixels.
+
+    Slicing cuts this window from every slice before resampling it, so its size is what a tiny
+    voxel size would blow up (16,004 x 16,004 pixels a slice at 0.01 mm): refused before allocating.
+
+    Args:
+        spacing: (sx, sy) in-plane voxel size in mm.
+        fov_mm: side of the field of view in mm.
+        n_slices: slices to cut.
+        source: the file or case, named in the message.
+
+    Returns:
+        ``(rows, cols)``.
+
+    Raises:
+        DataError: the windows of all slices hold more than :data:`~cardigan_utils.data.imageio.MAX_VOXELS`.
+    """
+    sx, sy = spacing
+    window = (int(math.ceil(fov_mm / sy)) + 4, int(math.ceil(fov_mm / sx)) + 4)
+    voxels = n_slices * window[0] * window[1]
+    if voxels > MAX_VOXELS:
+        raise DataError(
+            f"{source}: at {sx:g} x {sy:g} mm a pixel the {fov_mm:g} mm field of view is {window[1]:,} x {window[0]:,} "
+            f"pixels a slice, {voxels:,} voxels for {n_slices} slice(s), over the limit of {MAX_VOXELS:,}; the voxel "
+            "size is implausible for a heart image: write the true one into the header"
+        )
+    return window
+
+
 def crop_or_pad(
     array: np.ndarray, center: tuple[float, float], size: int | tuple[int, int], *, fill: float = 0.0
 ) -> np.ndarray:
@@ -157,7 +190,7 @@ def case_slices(
     center = fg[:, 1:].mean(axis=0) if len(fg) else (label.shape[1] / 2, label.shape[2] / 2)
     # Cut the field of view (plus a margin) at the source resolution first, then resample only
     # that window: 4-6x less work than resampling whole slices (measured on ACDC).
-    window = (int(np.ceil(fov_mm / sy)) + 4, int(np.ceil(fov_mm / sx)) + 4)
+    window = fov_window((sx, sy), fov_mm, n_slices=image.shape[0], source=case.key)
     win_image = crop_or_pad(image, center, window)
     win_label = crop_or_pad(label, center, window)
     win_image, win_label = resample_slices(win_image, win_label, (sy / target, sx / target))

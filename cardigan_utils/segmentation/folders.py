@@ -17,10 +17,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 from ..config import progress
-from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, normalise_intensity, resample_slices
+from ..data.case import check_image, check_labels
+from ..data.imageio import read_image, save_like
+from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, fov_window, normalise_intensity, resample_slices
 from ..labels import LABELS
 from ..metrics import volume_scores
 from ..runs import atomic_path, write_csv_atomic
@@ -48,7 +49,8 @@ class Geometry:
 
 def to_model_space(image: np.ndarray, spacing: tuple[float, float, float], *, image_size: int,
                    fov_mm: float | None, center: tuple[float, float] | None = None,
-                   label: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
+                   label: np.ndarray | None = None, source: str = "the image"
+                   ) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
     """Cut an (X, Y, Z) volume into the model's (Z, S, S) slices, as the slice cache does.
 
     Args:
@@ -58,9 +60,13 @@ def to_model_space(image: np.ndarray, spacing: tuple[float, float, float], *, im
         fov_mm: square field of view in mm (MRI), or None to resize whole slices (echo).
         center: (row, col) crop centre in source pixels; None: the slice centre.
         label: an (X, Y, Z) label volume cut the same way (for tests and evaluation), or None.
+        source: the file, named in errors.
 
     Returns:
         ``(images, labels_or_None, geometry)``.
+
+    Raises:
+        DataError: a voxel size so small that the field of view would not fit in memory.
     """
     img = np.transpose(normalise_intensity(image), (2, 1, 0))
     lab = np.transpose(label, (2, 1, 0)).astype(np.uint8) if label is not None else np.zeros(img.shape, np.uint8)
@@ -73,7 +79,7 @@ def to_model_space(image: np.ndarray, spacing: tuple[float, float, float], *, im
         return out_img, (out_lab if label is not None else None), geometry
     target = fov_mm / image_size
     center = center if center is not None else (rows / 2, cols / 2)
-    window = (int(np.ceil(fov_mm / sy)) + 4, int(np.ceil(fov_mm / sx)) + 4)
+    window = fov_window((sx, sy), fov_mm, n_slices=z, source=source)
     win_img, win_lab = resample_slices(crop_or_pad(img, center, window), crop_or_pad(lab, center, window),
                                        (sy / target, sx / target))
     resampled = (win_img.shape[1], win_img.shape[2])
@@ -119,7 +125,8 @@ def from_model_space(pred: np.ndarray, geometry: Geometry) -> np.ndarray:
 
 
 def segment_volume(model, image: np.ndarray, spacing: tuple[float, float, float], *, modality: str = "mri",
-                   image_size: int = 128, fov_mm: float | None = None, passes: int = 8) -> np.ndarray:
+                   image_size: int = 128, fov_mm: float | None = None, passes: int = 8,
+                   source: str = "the image") -> np.ndarray:
     """Segment an (X, Y, Z) volume of any in-plane size and spacing, returned in its own geometry.
 
     Args:
@@ -134,14 +141,22 @@ def segment_volume(model, image: np.ndarray, spacing: tuple[float, float, float]
             network learnt hearts at the centre of its crops: off-centre, it misses parts of the
             RV, which pulls the next centre towards the LV. On ACDC test patients the RV Dice of
             badly placed first crops rose from 0.05-0.18 to 0.60-0.92 within five passes.
+        source: the file, named in errors.
 
     Returns:
         (X, Y, Z) uint8 label volume.
+
+    Raises:
+        DataError: an image with NaN or infinite values, or constant: it would be segmented as
+            background everywhere (a label map that looks like a result and is none); a voxel
+            size so small that the field of view would not fit in memory.
     """
+    check_image(image, source=source)
     fov = fov_mm if fov_mm is not None else DEFAULT_FOV_MM[modality]
     center = None
     for _ in range(max(1, passes) if fov is not None else 1):
-        slices, _, geometry = to_model_space(image, spacing, image_size=image_size, fov_mm=fov, center=center)
+        slices, _, geometry = to_model_space(image, spacing, image_size=image_size, fov_mm=fov, center=center,
+                                             source=source)
         labels = from_model_space(predict(model, slices), geometry)
         found = np.argwhere(np.transpose(labels, (2, 1, 0)) > 0)
         if len(found) == 0:
@@ -184,30 +199,23 @@ def find_images(input_dir) -> list:
     return sorted(found)
 
 
-def _read(path):
-    """(array (X, Y, Z), spacing, writer) of a NIfTI or .mhd image; the writer saves labels in its geometry."""
-    if path.name.endswith(".mhd"):
-        img = sitk.ReadImage(str(path))
-        array = np.transpose(sitk.GetArrayFromImage(img))  # SimpleITK gives (z, y, x)
-        spacing = tuple(float(s) for s in img.GetSpacing())
+def _read(path, *, labels: bool = False):
+    """(array (X, Y, Z), spacing, writer) of a NIfTI or .mhd image; the writer saves labels in its geometry.
 
-        def write(labels, out):
-            pred = sitk.GetImageFromArray(np.transpose(labels.reshape(array.shape)).astype(np.uint8))
-            pred.CopyInformation(img)
-            sitk.WriteImage(pred, str(out), useCompression=True)
-    else:
-        img = nib.load(str(path))
-        array = np.asarray(img.dataobj, dtype=np.float32)
-        spacing = tuple(float(z) for z in img.header.get_zooms()[: array.ndim])
+    The data layer's checked reader refuses, in one line naming the file, what cannot be segmented
+    or scored: not 2-D or 3-D, too large, an implausible voxel size, NaN values; for ``labels``,
+    values that are not the integers of the convention (an empty map is scored). Nothing is read
+    before the header passed. (A constant image is refused by :func:`segment_volume`.)
+    """
+    image = read_image(path, ndims=(2, 3), labels=labels)
+    if labels:
+        check_labels(np.round(image.data), source=str(path), allow_empty=True)
 
-        def write(labels, out):
-            header = img.header.copy()
-            header.set_data_dtype(np.uint8)
-            nib.save(nib.Nifti1Image(labels.reshape(array.shape).astype(np.uint8), img.affine, header), str(out))
+    def write(labels, out):
+        save_like(out, labels.astype(np.uint8), like=image)
+    array = image.data
     volume = array if array.ndim == 3 else array.reshape(*array.shape[:2], 1)
-    if volume.ndim != 3:
-        raise ValueError(f"{path}: expected a 2-D or 3-D image, got shape {array.shape}")
-    spacing3 = spacing + (1.0,) * (3 - len(spacing))
+    spacing3 = image.spacing + (1.0,) * (3 - len(image.spacing))
     return volume.astype(np.float32), spacing3[:3], write
 
 
@@ -244,7 +252,7 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
             labels = np.asarray(nib.load(str(out)).dataobj).reshape(volume.shape)
         else:
             labels = segment_volume(model, volume, spacing, modality=data["modality"], image_size=data["image_size"],
-                                    fov_mm=data.get("fov_mm"))
+                                    fov_mm=data.get("fov_mm"), source=str(path))
             with atomic_path(out) as tmp:
                 write(labels, tmp)
         voxel_ml = float(np.prod(spacing)) / 1000
@@ -281,8 +289,8 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
         if truth_path is None:
             missing.append(str(rel))
             continue
-        truth, spacing, _ = _read(truth_path)
-        pred, _, _ = _read(pred_path)
+        truth, spacing, _ = _read(truth_path, labels=True)
+        pred, _, _ = _read(pred_path, labels=True)
         if pred.shape != truth.shape:
             raise ValueError(f"{pred_path}: shape {pred.shape} differs from the truth {truth_path} {truth.shape}")
         for row in volume_scores(np.round(pred).astype(np.uint8), np.round(truth).astype(np.uint8), spacing=spacing,
