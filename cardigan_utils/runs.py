@@ -14,13 +14,16 @@ the call, so concurrent runs never collide) in its own folder and moved into pla
 ``os.replace``, so an interrupted run never leaves a half-written file under the real name.
 
 Outputs never land on inputs (:func:`check_apart`), and a command overwrites only the files it
-wrote itself: each output folder keeps a record of them (:class:`OutputRecord`).
+wrote itself: each output folder keeps a record of them (:class:`OutputRecord`). A derived file
+records what it was made from (:func:`state_fingerprint` of the models), so that replaced models
+never pass an old result off as theirs.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -30,6 +33,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+import torch
 
 TMP_MARK = ".tmp"
 """What every temporary name holds (a leftover of an interrupted write is recognised by it)."""
@@ -72,21 +76,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Yields:
         The temporary path (see :func:`temporary_path`). If the block raises, or the move into
         place fails (a full or read-only disk), the temporary file is removed and ``path`` is left
-        as it was.
+        as it was; a failed write is reported as an ``OSError`` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
         yield tmp
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        _raise_naming(err, path=path, tmp=tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     try:
         os.replace(tmp, path)
-    except OSError:
+    except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise
+        _raise_naming(err, path=path, tmp=tmp)
+
+
+def _raise_naming(err: OSError, *, path: Path, tmp: Path) -> None:
+    """Raise the error of a failed write naming the file being written, not its temporary name (or none).
+
+    A full disk fails inside ``write()``, which names no file; ``os.replace`` names the temporary
+    file, which is gone by the time anybody reads the message. An error about another file (an
+    input read inside the block) or without an errno (the kit's own messages) is left as it is.
+    """
+    named = os.fspath(err.filename) if isinstance(err.filename, os.PathLike) else err.filename
+    if err.errno is None or named not in (None, str(tmp)):
+        raise err
+    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -394,15 +414,88 @@ class OutputRecord:
         Args:
             *paths: files inside the folder.
         """
+        self._update(lambda files: files.update({self._key(p): self.command for p in paths}))
+
+    def forget(self, *paths: str | os.PathLike) -> None:
+        """Take files off the record (the kit deleted them).
+
+        Args:
+            *paths: files inside the folder.
+        """
+        keys = [self._key(p) for p in paths]
+
+        def drop(files: dict[str, str]) -> None:
+            for key in keys:
+                files.pop(key, None)
+
+        self._update(drop)
+
+    @contextmanager
+    def writing(self, path: str | os.PathLike) -> Iterator[Path]:
+        """Write one file of the folder atomically, refusing one the kit did not write, and record it.
+
+        The file is recorded just before it is moved into place, so that the folder never holds a
+        file of the kit's that the record lacks (a concurrent run would take it for someone else's).
+
+        Args:
+            path: the file (inside the folder).
+
+        Yields:
+            The temporary path to write (see :func:`atomic_path`).
+
+        Raises:
+            FileExistsError: the file exists and the kit did not write it (nothing is written).
+        """
+        self.check_replaceable(path)
+        with atomic_path(path) as tmp:
+            yield tmp
+            self.add(path)
+
+    def _update(self, change) -> None:
+        """Apply ``change`` to the listed files under the folder's lock and write the record atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = os.open(self.folder, os.O_RDONLY)  # a lock on the folder itself: no lock file left behind
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             files = self._read()
-            files.update({self._key(p): self.command for p in paths})
+            change(files)
             write_text_atomic(self.path, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
         finally:
             os.close(lock)  # closing releases the lock
 
     def _key(self, path: str | os.PathLike) -> str:
         return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
+
+
+# --------------------------------------------------------------------------------------------
+# What a derived file was made from
+
+
+def state_fingerprint(model: Any) -> str:
+    """A SHA-256 of a model's weights: what a derived file (a synthetic set) records it was made from.
+
+    Computed from the loaded model, so that the same checkpoint gives the same fingerprint on any
+    device and in any process, and retrained or replaced weights give another one.
+
+    Args:
+        model: anything with a ``state_dict()`` of tensors (a ``torch.nn.Module``, a generator of
+            the image contract), or such a state dict itself.
+
+    Returns:
+        64 hexadecimal digits, over every entry's name, dtype, shape and bytes, in name order.
+
+    Raises:
+        TypeError: no state dict to read.
+    """
+    state = model.state_dict() if hasattr(model, "state_dict") else model
+    if not isinstance(state, dict):
+        raise TypeError(f"state_fingerprint needs a model with a state_dict() or a state dict, not {type(model).__name__}")
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(value)
+        value = value.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
