@@ -362,8 +362,11 @@ class OutputRecord:
 
     A prediction, student notebook or phantom file already in the folder that the record does
     not list belongs to someone else (ground truth, a teacher's notebook, a real patient): it is
-    never replaced, nor taken for a result of the kit. The record is
-    ``<folder>/.cardigan-written.json``, updated under a file lock so concurrent runs keep every entry.
+    never replaced, nor taken for a result of the kit. The record keeps each file's SHA-256 as
+    written, so a file a person replaced or edited since (a reviewer's ``evaluation.csv``, a lab
+    sheet rewritten by hand) is theirs again. The record is ``<folder>/.cardigan-written.json``,
+    read and updated under a lock on the folder so that concurrent runs keep every entry and never
+    see a file of the kit's that the record does not list yet.
 
     Args:
         folder: the output folder.
@@ -374,25 +377,26 @@ class OutputRecord:
         self.folder, self.command = Path(folder), command
         self.path = self.folder / RECORD_NAME
 
-    def _read(self) -> dict[str, str]:
+    def _read(self) -> dict[str, dict[str, str]]:
         if not self.path.exists():
             return {}
         try:
-            return dict(json.loads(self.path.read_text()).get("files", {}))
-        except (ValueError, AttributeError):
+            files = json.loads(self.path.read_text())["files"]
+            return {key: entry if isinstance(entry, dict) else {"command": str(entry)} for key, entry in files.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ValueError(f"{self.path}: damaged record of the files the kit wrote; delete it only if every "
                              f"file in {self.folder} may be replaced") from None
 
     def owns(self, path: str | os.PathLike) -> bool:
-        """Whether the kit wrote this file (so it may replace it).
+        """Whether the kit wrote this file, as it is now (so it may replace it).
 
         Args:
             path: a file inside the folder.
 
         Returns:
-            True when the record lists it.
+            True when the record lists it with its current content.
         """
-        return self._key(path) in self._read()
+        return self._owned(Path(path), self._read())
 
     def check_replaceable(self, path: str | os.PathLike) -> None:
         """Refuse to replace (or reuse) an existing file the kit did not write.
@@ -401,20 +405,19 @@ class OutputRecord:
             path: the file about to be written.
 
         Raises:
-            FileExistsError: it exists and the record does not list it.
+            FileExistsError: it exists and the record does not list it (or lists other content).
         """
-        path = Path(path)
-        if path.exists() and not self.owns(path):
-            raise FileExistsError(f"{path} exists and was not written by {self.command}; it is left alone "
-                                  "(move it, or give another output folder)")
+        self._check(Path(path), self._read())
 
     def add(self, *paths: str | os.PathLike) -> None:
-        """Record files just written.
+        """Record files just written (and moved into place).
 
         Args:
             *paths: files inside the folder.
         """
-        self._update(lambda files: files.update({self._key(p): self.command for p in paths}))
+        entries = {self._key(p): self._entry(p) for p in paths}
+        with self._locked() as files:
+            files.update(entries)
 
     def forget(self, *paths: str | os.PathLike) -> None:
         """Take files off the record (the kit deleted them).
@@ -422,49 +425,83 @@ class OutputRecord:
         Args:
             *paths: files inside the folder.
         """
-        keys = [self._key(p) for p in paths]
-
-        def drop(files: dict[str, str]) -> None:
-            for key in keys:
-                files.pop(key, None)
-
-        self._update(drop)
+        with self._locked() as files:
+            for p in paths:
+                files.pop(self._key(p), None)
 
     @contextmanager
     def writing(self, path: str | os.PathLike) -> Iterator[Path]:
         """Write one file of the folder atomically, refusing one the kit did not write, and record it.
 
-        The file is recorded just before it is moved into place, so that the folder never holds a
-        file of the kit's that the record lacks (a concurrent run would take it for someone else's).
+        The block writes a temporary file (as :func:`atomic_path`); under the folder's lock, the
+        file in place is checked again, the new one recorded and moved into place, so that a
+        concurrent run never finds a file of the kit's that the record does not list.
 
         Args:
             path: the file (inside the folder).
 
         Yields:
-            The temporary path to write (see :func:`atomic_path`).
+            The temporary path to write.
 
         Raises:
             FileExistsError: the file exists and the kit did not write it (nothing is written).
+            OSError: the write or the move failed (naming ``path``); the temporary file is removed.
         """
+        path = Path(path)
         self.check_replaceable(path)
-        with atomic_path(path) as tmp:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_path(path)
+        try:
             yield tmp
-            self.add(path)
+            entry = self._entry(tmp)
+            with self._locked() as files:
+                self._check(path, files)
+                os.replace(tmp, path)
+                files[self._key(path)] = entry
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            _raise_naming(err, path=path, tmp=tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
-    def _update(self, change) -> None:
-        """Apply ``change`` to the listed files under the folder's lock and write the record atomically."""
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, str]]]:
+        """The listed files, under the folder's lock; written back atomically when the block ends."""
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = os.open(self.folder, os.O_RDONLY)  # a lock on the folder itself: no lock file left behind
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             files = self._read()
-            change(files)
+            yield files
             write_text_atomic(self.path, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
         finally:
             os.close(lock)  # closing releases the lock
 
+    def _check(self, path: Path, files: dict[str, dict[str, str]]) -> None:
+        if path.exists() and not self._owned(path, files):
+            raise FileExistsError(f"{path} exists and was not written by {self.command} (or was changed since); it "
+                                  "is left alone (move it, or give another output folder)")
+
+    def _owned(self, path: Path, files: dict[str, dict[str, str]]) -> bool:
+        entry = files.get(self._key(path))
+        if entry is None:
+            return False
+        return "sha256" not in entry or (path.is_file() and _sha256(path) == entry["sha256"])
+
+    def _entry(self, written: Path) -> dict[str, str]:
+        return {"command": self.command, "sha256": _sha256(written)}
+
     def _key(self, path: str | os.PathLike) -> str:
         return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
