@@ -114,17 +114,28 @@ def write_dataset(
             record.check_replaceable(target)
         # an earlier call's files that this one does not write again (more patients, another layout)
         stale = [p for p in sorted(set(present) - set(targets)) if record.owns(p)]
-        record.add(*targets)
         for source, target in zip(written, targets):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)
+        record.add(*targets)
         for path in stale:
             path.unlink(missing_ok=True)
             _remove_empty_folders(path.parent, up_to=out_dir)
         record.forget(*stale)
+    except OSError as err:
+        _raise_outside(err, staging=staging, out_dir=out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def _raise_outside(err: OSError, *, staging: Path, out_dir: Path) -> None:
+    """Raise a failed write's error naming the dataset's file, not its staging copy (a full disk names none)."""
+    named = os.fspath(err.filename) if isinstance(err.filename, (str, os.PathLike)) else None
+    if err.errno is None or (named is not None and staging not in Path(named).parents):
+        raise err
+    where = out_dir / Path(named).relative_to(staging) if named is not None else out_dir
+    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(where)) from err
 
 
 def _dataset_files(out_dir: Path, *, record: OutputRecord) -> list[Path]:
