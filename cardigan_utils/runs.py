@@ -29,7 +29,7 @@ import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        _raise_naming(err, path=path, tmp=tmp)
+        raise_naming(err, path=path, temporary=tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -93,20 +93,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        _raise_naming(err, path=path, tmp=tmp)
+        raise_naming(err, path=path, temporary=tmp)
 
 
-def _raise_naming(err: OSError, *, path: Path, tmp: Path) -> None:
-    """Raise the error of a failed write naming the file being written, not its temporary name (or none).
+def raise_naming(err: OSError, *, path: str | os.PathLike, temporary: str | os.PathLike) -> NoReturn:
+    """Raise the error of a failed write naming the file or folder being written, not its temporary copy.
 
     A full disk fails inside ``write()``, which names no file; ``os.replace`` names the temporary
-    file, which is gone by the time anybody reads the message. An error about another file (an
-    input read inside the block) or without an errno (the kit's own messages) is left as it is.
+    file, which is gone by the time anybody reads the message. Such errors are raised again naming
+    ``path`` (or, for a file inside a temporary folder, its place inside ``path``). An error about
+    another file (an input read meanwhile) or without an errno (the kit's own messages) is raised
+    as it is.
+
+    Args:
+        err: the error caught.
+        path: the file or folder being written.
+        temporary: its temporary file or folder (see :func:`temporary_path`).
+
+    Raises:
+        OSError: always.
     """
-    named = os.fspath(err.filename) if isinstance(err.filename, os.PathLike) else err.filename
-    if err.errno is None or named not in (None, str(tmp)):
+    named = os.fspath(err.filename) if isinstance(err.filename, (str, os.PathLike)) else None
+    temporary = Path(temporary)
+    if err.errno is None:
         raise err
-    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
+    if named is None or Path(named) == temporary:
+        where = Path(path)
+    elif temporary in Path(named).parents:
+        where = Path(path) / Path(named).relative_to(temporary)
+    else:
+        raise err
+    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(where)) from err
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -460,7 +477,7 @@ class OutputRecord:
                 files[self._key(path)] = entry
         except OSError as err:
             tmp.unlink(missing_ok=True)
-            _raise_naming(err, path=path, tmp=tmp)
+            raise_naming(err, path=path, temporary=tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

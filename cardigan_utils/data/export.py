@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..runs import TMP_MARK, OutputRecord, atomic_path, check_output_dir, temporary_path, write_text_atomic
+from ..runs import (TMP_MARK, OutputRecord, atomic_path, check_output_dir, raise_naming, temporary_path,
+                    write_text_atomic)
 from .acdc import write_acdc_patient
 from .camus import write_camus_patient, write_camus_split
 from .case import Case, DataError
@@ -123,19 +124,10 @@ def write_dataset(
             _remove_empty_folders(path.parent, up_to=out_dir)
         record.forget(*stale)
     except OSError as err:
-        _raise_outside(err, staging=staging, out_dir=out_dir)
+        raise_naming(err, path=out_dir, temporary=staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
-
-
-def _raise_outside(err: OSError, *, staging: Path, out_dir: Path) -> None:
-    """Raise a failed write's error naming the dataset's file, not its staging copy (a full disk names none)."""
-    named = os.fspath(err.filename) if isinstance(err.filename, (str, os.PathLike)) else None
-    if err.errno is None or (named is not None and staging not in Path(named).parents):
-        raise err
-    where = out_dir / Path(named).relative_to(staging) if named is not None else out_dir
-    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(where)) from err
 
 
 def _dataset_files(out_dir: Path, *, record: OutputRecord) -> list[Path]:
