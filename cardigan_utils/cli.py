@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--input", required=True, help="folder of images (.nii.gz, .nii, .mhd), any size and spacing")
     seg.add_argument("--output", required=True, help="where <name>_gt.nii.gz predictions and volumes.csv go")
     seg.add_argument("--device", default=None)
-    seg.add_argument("--overwrite", action="store_true", help="redo predictions already in --output")
+    seg.add_argument("--overwrite", action="store_true",
+                     help="redo the predictions an earlier run wrote in --output (no other file there is ever replaced)")
     ev = sub.add_parser("evaluate", help="Dice and HD95 of predictions against ground truth files of the same name")
     ev.add_argument("--pred", required=True)
     ev.add_argument("--truth", required=True)
