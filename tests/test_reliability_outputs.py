@@ -524,6 +524,17 @@ def test_generate_on_a_full_or_read_only_disk(run_dir, capsys, monkeypatch, err_
     assert cli.main([str(a) for a in generate(run_dir)]) == 0 and read_manifest(set_dir)["n"] == 4  # space again: done
 
 
+def test_generate_when_the_disk_fills_while_the_cache_is_written(run_dir, capsys, monkeypatch):
+    """The set is finished; its slice cache for notebook 05 is not: no ``.partial-`` folder stays beside it."""
+    cache = run_dir / "cache" / "synthetic-phantom-mri_64"
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing(errno.ENOSPC, partial=1))
+    refused(capsys, generate(run_dir), mentions=[str(cache), "free some space"], unchanged=[run_dir / "cache" / "phantom-mri_64"])
+    assert not leftovers(run_dir) and not cache.exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("CARDIGAN_PROGRESS", "0")
+    assert cli.main([str(a) for a in generate(run_dir)]) == 0 and (cache / "manifest.json").exists()
+
+
 def test_generate_into_a_run_directory_named_by_a_file(run_dir, capsys):
     (run_dir / "synthetic").write_text("a file where the sets go")
     refused(capsys, generate(run_dir), mentions=[str(run_dir / "synthetic")], unchanged=[run_dir / "synthetic"])
@@ -563,6 +574,18 @@ def test_make_phantom_faults(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(nib, "save", failing(errno.ENOSPC))  # the disk fills while the patients are written
     line = phantom_refused(capsys, ["--out", out, "--n-patients", "1"], mentions=[str(out), "free some space"])
     assert runs.TMP_MARK not in line and not leftovers(out) and not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_a_file_put_in_place_while_the_kit_writes_is_left_alone(tmp_path):
+    """The check before the move is made again under the folder's lock: a file that appeared meanwhile stays."""
+    record = runs.OutputRecord(tmp_path, command="cardigan segment")
+    target = tmp_path / "p_gt.nii.gz"
+    with pytest.raises(FileExistsError, match="not written by cardigan segment"):
+        with record.writing(target) as tmp:
+            tmp.write_text("the prediction")
+            target.write_text("someone else's file, copied in meanwhile")
+    assert target.read_text() == "someone else's file, copied in meanwhile" and not record.owns(target)
+    assert not leftovers(tmp_path)
 
 
 @pytest.mark.parametrize("err_no", [errno.ENOSPC, errno.EROFS, errno.EACCES])
