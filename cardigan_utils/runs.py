@@ -302,6 +302,23 @@ def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:
 # Outputs apart from inputs; overwriting only what the kit wrote
 
 
+def sha256sum(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file.
+
+    Args:
+        path: the file.
+        chunk: read size in bytes.
+
+    Returns:
+        The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_apart(output: str | os.PathLike, inputs: dict[str, str | os.PathLike], *, output_name: str) -> None:
     """Refuse an output folder that is, holds or lies inside one of the inputs.
 
@@ -504,21 +521,13 @@ class OutputRecord:
         entry = files.get(self._key(path))
         if entry is None:
             return False
-        return "sha256" not in entry or (path.is_file() and _sha256(path) == entry["sha256"])
+        return "sha256" not in entry or (path.is_file() and sha256sum(path) == entry["sha256"])
 
     def _entry(self, written: Path) -> dict[str, str]:
-        return {"command": self.command, "sha256": _sha256(written)}
+        return {"command": self.command, "sha256": sha256sum(written)}
 
     def _key(self, path: str | os.PathLike) -> str:
         return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
