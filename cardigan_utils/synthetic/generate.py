@@ -219,11 +219,11 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     for key in sorted(set(old) | set(new)):
         if old.get(key) == new.get(key):
             continue
-        if key == "models":
-            before = old.get(key) or {}
-            changed = [m for m in ("vae", "generator") if before.get(m) != new[key].get(m)]
-            said.append("other models (the " + " and the ".join("VAE" if m == "vae" else m for m in changed)
-                        + (" changed since)" if before else " unrecorded: made before the kit fingerprinted them)"))
+        if key == "models" and not old.get(key):
+            said.append("unrecorded models (made before sets recorded their models' fingerprints)")
+        elif key == "models":
+            changed = [{"vae": "the VAE"}.get(m, f"the {m}") for m in new[key] if old[key].get(m) != new[key][m]]
+            said.append(f"other models ({' and '.join(changed)} changed since)")
         else:
             said.append(f"{key}={old.get(key)!r} (now {new.get(key)!r})")
     return ", ".join(said)
