@@ -196,11 +196,12 @@ def build_lab(notebook_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
     Raises:
         ValueError: ``out_dir`` is, holds or lies inside ``notebook_dir``; a malformed teacher notebook.
-        FileExistsError: a file the kit did not write (a teacher's notebook, a sheet edited under
-            another name) stands where a student copy or sheet goes.
+        FileExistsError: a file the kit did not write, or one changed since (a teacher's notebook,
+            a student's work in a copy, a sheet edited by hand), stands where a copy or sheet goes.
         OSError: ``out_dir`` is a file or cannot be written (naming it).
     """
     check_apart(out_dir, {"--notebooks": notebook_dir}, output_name="--out")
+    out = check_output_dir(out_dir, option="--out")
     made: dict[Path, str] = {}
     for path in sequence(notebook_dir):
         nb = nbformat.read(path, as_version=4)
@@ -208,9 +209,8 @@ def build_lab(notebook_dir: str | Path, out_dir: str | Path) -> list[Path]:
             continue
         student = student_notebook(nb)
         nbformat.validate(student)
-        made[Path(out_dir) / path.name] = nbformat.writes(student).rstrip("\n") + "\n"  # as nbformat.write
-        made[Path(out_dir) / f"{path.stem}.md"] = lab_sheet(nb, name=path.name)
-    out = check_output_dir(out_dir, option="--out")
+        made[out / path.name] = nbformat.writes(student).rstrip("\n") + "\n"  # as nbformat.write
+        made[out / f"{path.stem}.md"] = lab_sheet(nb, name=path.name)
     record = OutputRecord(out, command="cardigan lab build")
     for target in made:
         record.check_replaceable(target)
