@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--input", required=True, help="folder of images (.nii.gz, .nii, .mhd), any size and spacing")
     seg.add_argument("--output", required=True, help="where <name>_gt.nii.gz predictions and volumes.csv go")
     seg.add_argument("--device", default=None)
-    seg.add_argument("--overwrite", action="store_true", help="redo predictions already in --output")
+    seg.add_argument("--overwrite", action="store_true",
+                     help="redo the predictions an earlier run wrote in --output (no other file there is ever replaced)")
     ev = sub.add_parser("evaluate", help="Dice and HD95 of predictions against ground truth files of the same name")
     ev.add_argument("--pred", required=True)
     ev.add_argument("--truth", required=True)
@@ -200,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _with_params(p, what="trainer keyword argument, e.g. -p max_epochs 5")
     g = sub.add_parser("generate", help="notebook 04's synthetic set from the run's VAE and GAN (also under torchrun)")
     _with_params(g, what="n_synthetic, shard_size, filter_plausible or render_batch_size, e.g. -p n_synthetic 20000")
-    g.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters")
+    g.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters or other models")
     labp = sub.add_parser("lab", help="classroom labs: student copies of the notebooks")
     lab_sub = labp.add_subparsers(dest="lab_command", required=True)
     build = lab_sub.add_parser("build", help="write student notebooks (solutions stubbed, outputs cleared) and lab sheets")

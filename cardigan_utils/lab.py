@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 
 from .notebook import sequence
+from .runs import OutputRecord, check_apart, check_output_dir
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TEACHER_TAG = "teacher"
@@ -181,26 +182,42 @@ def lab_sheet(nb, *, name: str) -> str:
 def build_lab(notebook_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write the student copy and the lab sheet of every numbered notebook that holds exercises.
 
+    The output folder keeps a record of what it wrote (:class:`~cardigan_utils.runs.OutputRecord`):
+    a second build replaces those files and no others. Every copy is made, and every file checked,
+    before the first is written, so a refusal leaves the folder as it was.
+
     Args:
         notebook_dir: the teacher notebooks (``notebooks/``).
-        out_dir: where the student notebooks and ``<stem>.md`` lab sheets go.
+        out_dir: where the student notebooks and ``<stem>.md`` lab sheets go; apart from
+            ``notebook_dir`` (neither inside the other).
 
     Returns:
         The files written.
+
+    Raises:
+        ValueError: ``out_dir`` is, holds or lies inside ``notebook_dir``; a malformed teacher notebook.
+        FileExistsError: a file the kit did not write, or one changed since (a teacher's notebook,
+            a student's work in a copy, a sheet edited by hand), stands where a copy or sheet goes.
+        OSError: ``out_dir`` is a file or cannot be written (naming it).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    check_apart(out_dir, {"--notebooks": notebook_dir}, output_name="--out")
+    out = check_output_dir(out_dir, option="--out")
+    made: dict[Path, str] = {}
     for path in sequence(notebook_dir):
         nb = nbformat.read(path, as_version=4)
         if not exercises(nb):
             continue
         student = student_notebook(nb)
         nbformat.validate(student)
-        nbformat.write(student, out / path.name)
-        (out / f"{path.stem}.md").write_text(lab_sheet(nb, name=path.name))
-        written += [out / path.name, out / f"{path.stem}.md"]
-    return written
+        made[out / path.name] = nbformat.writes(student).rstrip("\n") + "\n"  # as nbformat.write
+        made[out / f"{path.stem}.md"] = lab_sheet(nb, name=path.name)
+    record = OutputRecord(out, command="cardigan lab build")
+    for target in made:
+        record.check_replaceable(target)
+    for target, text in made.items():
+        with record.writing(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return list(made)
 
 
 def fill_in(student, teacher):

@@ -14,22 +14,26 @@ the call, so concurrent runs never collide) in its own folder and moved into pla
 ``os.replace``, so an interrupted run never leaves a half-written file under the real name.
 
 Outputs never land on inputs (:func:`check_apart`), and a command overwrites only the files it
-wrote itself: each output folder keeps a record of them (:class:`OutputRecord`).
+wrote itself: each output folder keeps a record of them (:class:`OutputRecord`). A derived file
+records what it was made from (:func:`state_fingerprint` of the models), so that replaced models
+never pass an old result off as theirs.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 import pandas as pd
+import torch
 
 TMP_MARK = ".tmp"
 """What every temporary name holds (a leftover of an interrupted write is recognised by it)."""
@@ -72,21 +76,54 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Yields:
         The temporary path (see :func:`temporary_path`). If the block raises, or the move into
         place fails (a full or read-only disk), the temporary file is removed and ``path`` is left
-        as it was.
+        as it was; a failed write is reported as an ``OSError`` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
         yield tmp
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise_naming(err, path=path, temporary=tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     try:
         os.replace(tmp, path)
-    except OSError:
+    except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise
+        raise_naming(err, path=path, temporary=tmp)
+
+
+def raise_naming(err: OSError, *, path: str | os.PathLike, temporary: str | os.PathLike) -> NoReturn:
+    """Raise the error of a failed write naming the file or folder being written, not its temporary copy.
+
+    A full disk fails inside ``write()``, which names no file; ``os.replace`` names the temporary
+    file, which is gone by the time anybody reads the message. Such errors are raised again naming
+    ``path`` (or, for a file inside a temporary folder, its place inside ``path``). An error about
+    another file (an input read meanwhile) or without an errno (the kit's own messages) is raised
+    as it is.
+
+    Args:
+        err: the error caught.
+        path: the file or folder being written.
+        temporary: its temporary file or folder (see :func:`temporary_path`).
+
+    Raises:
+        OSError: always.
+    """
+    named = os.fspath(err.filename) if isinstance(err.filename, (str, os.PathLike)) else None
+    temporary = Path(temporary)
+    if err.errno is None:
+        raise err
+    if named is None or Path(named) == temporary:
+        where = Path(path)
+    elif temporary in Path(named).parents:
+        where = Path(path) / Path(named).relative_to(temporary)
+    else:
+        raise err
+    raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(where)) from err
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -265,6 +302,23 @@ def read_metrics(run_dir: str | os.PathLike, notebook: str) -> dict[str, Any]:
 # Outputs apart from inputs; overwriting only what the kit wrote
 
 
+def sha256sum(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file.
+
+    Args:
+        path: the file.
+        chunk: read size in bytes.
+
+    Returns:
+        The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_apart(output: str | os.PathLike, inputs: dict[str, str | os.PathLike], *, output_name: str) -> None:
     """Refuse an output folder that is, holds or lies inside one of the inputs.
 
@@ -342,8 +396,11 @@ class OutputRecord:
 
     A prediction, student notebook or phantom file already in the folder that the record does
     not list belongs to someone else (ground truth, a teacher's notebook, a real patient): it is
-    never replaced, nor taken for a result of the kit. The record is
-    ``<folder>/.cardigan-written.json``, updated under a file lock so concurrent runs keep every entry.
+    never replaced, nor taken for a result of the kit. The record keeps each file's SHA-256 as
+    written, so a file a person replaced or edited since (a reviewer's ``evaluation.csv``, a lab
+    sheet rewritten by hand) is theirs again. The record is ``<folder>/.cardigan-written.json``,
+    read and updated under a lock on the folder so that concurrent runs keep every entry and never
+    see a file of the kit's that the record does not list yet.
 
     Args:
         folder: the output folder.
@@ -354,25 +411,26 @@ class OutputRecord:
         self.folder, self.command = Path(folder), command
         self.path = self.folder / RECORD_NAME
 
-    def _read(self) -> dict[str, str]:
+    def _read(self) -> dict[str, dict[str, str]]:
         if not self.path.exists():
             return {}
         try:
-            return dict(json.loads(self.path.read_text()).get("files", {}))
-        except (ValueError, AttributeError):
+            files = json.loads(self.path.read_text())["files"]
+            return {key: entry if isinstance(entry, dict) else {"command": str(entry)} for key, entry in files.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ValueError(f"{self.path}: damaged record of the files the kit wrote; delete it only if every "
                              f"file in {self.folder} may be replaced") from None
 
     def owns(self, path: str | os.PathLike) -> bool:
-        """Whether the kit wrote this file (so it may replace it).
+        """Whether the kit wrote this file, as it is now (so it may replace it).
 
         Args:
             path: a file inside the folder.
 
         Returns:
-            True when the record lists it.
+            True when the record lists it with its current content.
         """
-        return self._key(path) in self._read()
+        return self._owned(Path(path), self._read())
 
     def check_replaceable(self, path: str | os.PathLike) -> None:
         """Refuse to replace (or reuse) an existing file the kit did not write.
@@ -381,28 +439,126 @@ class OutputRecord:
             path: the file about to be written.
 
         Raises:
-            FileExistsError: it exists and the record does not list it.
+            FileExistsError: it exists and the record does not list it (or lists other content).
         """
-        path = Path(path)
-        if path.exists() and not self.owns(path):
-            raise FileExistsError(f"{path} exists and was not written by {self.command}; it is left alone "
-                                  "(move it, or give another output folder)")
+        self._check(Path(path), self._read())
 
     def add(self, *paths: str | os.PathLike) -> None:
-        """Record files just written.
+        """Record files just written (and moved into place).
 
         Args:
             *paths: files inside the folder.
         """
+        entries = {self._key(p): self._entry(p) for p in paths}
+        with self._locked() as files:
+            files.update(entries)
+
+    def forget(self, *paths: str | os.PathLike) -> None:
+        """Take files off the record (the kit deleted them).
+
+        Args:
+            *paths: files inside the folder.
+        """
+        with self._locked() as files:
+            for p in paths:
+                files.pop(self._key(p), None)
+
+    @contextmanager
+    def writing(self, path: str | os.PathLike) -> Iterator[Path]:
+        """Write one file of the folder atomically, refusing one the kit did not write, and record it.
+
+        The block writes a temporary file (as :func:`atomic_path`); under the folder's lock, the
+        file in place is checked again, the new one recorded and moved into place, so that a
+        concurrent run never finds a file of the kit's that the record does not list.
+
+        Args:
+            path: the file (inside the folder).
+
+        Yields:
+            The temporary path to write.
+
+        Raises:
+            FileExistsError: the file exists and the kit did not write it (nothing is written).
+            OSError: the write or the move failed (naming ``path``); the temporary file is removed.
+        """
+        path = Path(path)
+        self.check_replaceable(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_path(path)
+        try:
+            yield tmp
+            entry = self._entry(tmp)
+            with self._locked() as files:
+                self._check(path, files)
+                os.replace(tmp, path)
+                files[self._key(path)] = entry
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise_naming(err, path=path, temporary=tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, str]]]:
+        """The listed files, under the folder's lock; written back atomically when the block ends."""
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = os.open(self.folder, os.O_RDONLY)  # a lock on the folder itself: no lock file left behind
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             files = self._read()
-            files.update({self._key(p): self.command for p in paths})
+            yield files
             write_text_atomic(self.path, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
         finally:
             os.close(lock)  # closing releases the lock
 
+    def _check(self, path: Path, files: dict[str, dict[str, str]]) -> None:
+        if path.exists() and not self._owned(path, files):
+            raise FileExistsError(f"{path} exists and was not written by {self.command} (or was changed since); it "
+                                  "is left alone (move it, or give another output folder)")
+
+    def _owned(self, path: Path, files: dict[str, dict[str, str]]) -> bool:
+        entry = files.get(self._key(path))
+        if entry is None:
+            return False
+        return "sha256" not in entry or (path.is_file() and sha256sum(path) == entry["sha256"])
+
+    def _entry(self, written: Path) -> dict[str, str]:
+        return {"command": self.command, "sha256": sha256sum(written)}
+
     def _key(self, path: str | os.PathLike) -> str:
         return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
+
+
+# --------------------------------------------------------------------------------------------
+# What a derived file was made from
+
+
+def state_fingerprint(model: Any) -> str:
+    """A SHA-256 of a model's weights: what a derived file (a synthetic set) records it was made from.
+
+    Computed from the loaded model, so that the same checkpoint gives the same fingerprint on any
+    device and in any process, and retrained or replaced weights give another one.
+
+    Args:
+        model: anything with a ``state_dict()`` of tensors (a ``torch.nn.Module``, a generator of
+            the image contract), or such a state dict itself.
+
+    Returns:
+        64 hexadecimal digits, over every entry's name, dtype, shape and bytes, in name order.
+
+    Raises:
+        TypeError: no state dict to read.
+    """
+    state = model.state_dict() if hasattr(model, "state_dict") else model
+    if not isinstance(state, dict):
+        raise TypeError(f"state_fingerprint needs a model with a state_dict() or a state dict, not {type(model).__name__}")
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(value)
+        value = value.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

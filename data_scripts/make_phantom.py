@@ -13,6 +13,7 @@ def main(argv=None) -> int:
     from cardigan_utils.data.cache import split_patients
     from cardigan_utils.data.export import LAYOUTS, write_dataset
     from cardigan_utils.data.phantom import phantom_cases
+    from cardigan_utils.runs import describe_os_error
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--modality", choices=("mri", "echo"), default="mri")
@@ -21,15 +22,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="dataset folder to create")
     p.add_argument("--test-fraction", type=float, default=0.2, help="patients written as the testing split")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace phantom files this script wrote there before (never anyone else's files)")
     args = p.parse_args(argv)
     layout = args.layout or LAYOUTS[args.modality][0]
     cases = phantom_cases(f"phantom-{args.modality}", args.n_patients, seed=args.seed)
     splits = split_patients([c.patient_id for c in cases], val_fraction=0.0, test_fraction=args.test_fraction, seed=args.seed)
     try:
         out = write_dataset(cases, args.out, layout=layout, splits=splits, overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # the kit's own FileExistsError carries a message and no errno
+        message = describe_os_error(err) if isinstance(err, OSError) and err.errno is not None else str(err)
+        print("error: " + " ".join(message.split()), file=sys.stderr)
         return 1
     print(f"wrote {args.n_patients} phantom patients ({layout}) to {out}")
     return 0

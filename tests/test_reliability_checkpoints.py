@@ -8,7 +8,6 @@ the ``cardigan`` command, and never torch's advice to load with ``weights_only=F
 """
 
 import json
-import os
 import shutil
 import traceback
 from pathlib import Path

@@ -176,7 +176,7 @@ NIFTI_IMAGE_BREAKS = {
     "pixdim NaN": (lambda p: patch_header(p, set_pixdim(2, np.nan)), "axis 2 is not a number"),
     "pixdim in metres": (lambda p: patch_header(p, set_pixdim(1, 0.0015)), "axis 1 is below 0.01 mm"),
     "header announces 30000x30000x1000": (lambda p: patch_header(p, lambda h: h.set_data_shape((30000, 30000, 1000))),
-                                          f"30000 x 30000 x 1000 = 900,000,000,000 voxels"),
+                                          "30000 x 30000 x 1000 = 900,000,000,000 voxels"),
     "5-D image": (lambda p: rewrite_nifti(p, _five_d), "a 5-D image"),
     "4-D cine for a frame": (lambda p: rewrite_nifti(p, _cine), "a 4-D image"),
 }

@@ -1,5 +1,6 @@
 """`cardigan segment` and `cardigan evaluate` on a folder in the ACDC layout."""
 
+import json
 import shutil
 
 import nibabel as nib
@@ -73,7 +74,9 @@ def test_evaluate_a_perfect_prediction(acdc_like, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, model_path, capsys):
-    assert cli.main(["segment", "--model", str(model_path), "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 1
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(tmp_path / "empty"),
+                     "--output", str(tmp_path / "o")]) == 1
     assert "no images" in capsys.readouterr().err
     assert cli.main(["evaluate", "--pred", str(tmp_path), "--truth", str(tmp_path)]) == 1
 
@@ -86,8 +89,15 @@ def test_mhd_images_keep_their_geometry(model_path, tmp_path):
     write_dataset(load_cases("phantom-echo", n_patients=1), tmp_path / "CAMUS", layout="camus-mhd")
     images = find_images(tmp_path / "CAMUS")
     assert images and all(p.suffix == ".mhd" for p in images)
-    # the MRI model stands in for an echo one: what is checked here is reading and writing .mhd geometry
-    segment_folder(model_path, tmp_path / "CAMUS", tmp_path / "pred", progress_bar=False)
+    # the MRI model's weights, declared an echo model (a CAMUS folder refuses an MRI one): what is
+    # checked here is reading and writing .mhd geometry
+    config = json.loads(model_path.with_suffix(".json").read_text())
+    config["data"] = {**config["data"], "modality": "echo", "fov_mm": None}
+    echo_model = tmp_path / "echo" / "segmenter.pt"
+    echo_model.parent.mkdir()
+    shutil.copy(model_path, echo_model)
+    echo_model.with_suffix(".json").write_text(json.dumps(config))
+    segment_folder(echo_model, tmp_path / "CAMUS", tmp_path / "pred", progress_bar=False)
     for image in images:
         pred = tmp_path / "pred" / image.relative_to(tmp_path / "CAMUS").parent / image.name.replace(".mhd", "_gt.nii.gz")
         a, b = sitk.ReadImage(str(image)), sitk.ReadImage(str(pred))

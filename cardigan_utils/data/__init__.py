@@ -25,6 +25,7 @@ from .registry import (
     dataset_names,
     dataset_specs,
     get_dataset,
+    recognise_folder,
     reference_dataset,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "load_cases",
     "prepare_cache",
     "reference_cases",
+    "recognise_folder",
     "reference_dataset",
 ]
 

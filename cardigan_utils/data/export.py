@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..runs import TMP_MARK, atomic_path, write_text_atomic
+from ..runs import (TMP_MARK, OutputRecord, atomic_path, check_output_dir, raise_naming, temporary_path,
+                    write_text_atomic)
 from .acdc import write_acdc_patient
 from .camus import write_camus_patient, write_camus_split
 from .case import Case, DataError
@@ -67,15 +69,27 @@ def write_dataset(
     is written there too, unlike the public release, so the reader can be checked on it).
     Patients are renamed to the official pattern (:func:`official_ids`).
 
+    The folder keeps a record of the files written (:class:`~cardigan_utils.runs.OutputRecord`):
+    ``overwrite`` replaces those (and deletes those of an earlier call that this one does not
+    write again), never a file the kit did not write, such as a real patient's. The dataset is
+    written into a temporary folder inside ``out_dir`` first and moved into place file by file once
+    every file is known to be replaceable, so a refusal or a failure leaves the folder as it was.
+
     Args:
         cases: the Cases (one modality).
         out_dir: the dataset root to create.
         layout: ``"acdc"``, ``"camus-nifti"`` or ``"camus-mhd"``.
         splits: ``{source patient_id: "train"|"val"|"test"}``; default: all training.
-        overwrite: write into a folder that already holds files.
+        overwrite: write into a folder that already holds a dataset written by the kit.
 
     Returns:
         ``out_dir``.
+
+    Raises:
+        ValueError: no cases, or a layout the modality cannot be written in.
+        FileExistsError: ``out_dir`` holds files and ``overwrite`` is False, or it holds files the
+            kit did not write (a real dataset).
+        OSError: ``out_dir`` is a file or cannot be written (naming it).
     """
     out_dir = Path(out_dir)
     if not cases:
@@ -83,8 +97,56 @@ def write_dataset(
     modality = cases[0].modality
     if layout not in LAYOUTS[modality]:
         raise ValueError(f"{modality} cases can be written as {LAYOUTS[modality]}, not {layout!r}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out_dir} is not empty; choose another folder or pass overwrite=True")
+    record = OutputRecord(out_dir, command="the kit's dataset writer (make_phantom.py)")
+    present = _dataset_files(out_dir, record=record)
+    if present and not overwrite:
+        raise FileExistsError(f"{out_dir} is not empty; choose another folder or pass overwrite=True "
+                              "(make_phantom.py --overwrite) to replace a dataset the kit wrote there")
+    if present and not record.path.exists():
+        raise FileExistsError(f"{out_dir} holds files the kit did not write (e.g. {present[0]}), a real dataset perhaps: "
+                              "they are never overwritten; choose another folder")
+    check_output_dir(out_dir, option="out_dir")
+    staging = temporary_path(out_dir / ".staging")
+    try:
+        _write_layout(cases, staging, layout=layout, splits=splits)
+        written = sorted(p for p in staging.rglob("*") if p.is_file())
+        targets = [out_dir / p.relative_to(staging) for p in written]
+        for target in targets:  # every file checked before the first is moved
+            record.check_replaceable(target)
+        # an earlier call's files that this one does not write again (more patients, another layout)
+        stale = [p for p in sorted(set(present) - set(targets)) if record.owns(p)]
+        for source, target in zip(written, targets):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        record.add(*targets)
+        for path in stale:
+            path.unlink(missing_ok=True)
+            _remove_empty_folders(path.parent, up_to=out_dir)
+        record.forget(*stale)
+    except OSError as err:
+        raise_naming(err, path=out_dir, temporary=staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _dataset_files(out_dir: Path, *, record: OutputRecord) -> list[Path]:
+    """The files under ``out_dir`` but the record and temporary leftovers; [] when it does not exist."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.rglob("*") if p.is_file() and p != record.path
+                  and not any(TMP_MARK in part for part in p.relative_to(out_dir).parts))
+
+
+def _remove_empty_folders(folder: Path, *, up_to: Path) -> None:
+    """Remove ``folder`` and its parents below ``up_to`` while they are empty (a deleted patient's folder)."""
+    while folder != up_to and up_to in folder.parents and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def _write_layout(cases: Sequence[Case], out_dir: Path, *, layout: str, splits: dict[str, str] | None) -> None:
+    """Write the dataset's files under ``out_dir`` (see :func:`write_dataset`)."""
     names = official_ids([c.patient_id for c in cases], layout=layout)
     splits = {names[p]: s for p, s in (splits or {}).items() if p in names}
     patients = _by_patient(cases, names)
@@ -96,14 +158,13 @@ def write_dataset(
         for pid in patients:
             by_split[names[splits.get(pid, "train")]].append(pid)
         write_camus_split(out_dir, by_split)
-        return out_dir
+        return
     for pid, group in patients.items():
         folder = out_dir / ("testing" if splits.get(pid) == "test" else "training")
         if layout == "acdc":
             write_acdc_patient(group, folder)
         else:
             write_camus_patient(group, folder, fmt="mhd")
-    return out_dir
 
 
 # --- nnU-Net v2 raw dataset -------------------------------------------------------------------

@@ -8,7 +8,6 @@ dataset read from a folder can be prepared, and an unknown name is the registry'
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tarfile
@@ -16,29 +15,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..runs import write_text_atomic
+from ..runs import sha256sum, write_text_atomic
 from .cache import build_cache, cache_dir
 from .case import DataError
 from .registry import DatasetSpec, LayoutReport, dataset_specs, get_dataset
 
 __all__ = ["LayoutReport", "extract_archive", "find_dataset_root", "prepare_dataset", "sha256sum", "verify_dataset"]
-
-
-def sha256sum(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """The SHA-256 hex digest of a file.
-
-    Args:
-        path: the file.
-        chunk: read size in bytes.
-
-    Returns:
-        The hex digest.
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _inside(target: Path, name: str) -> bool:

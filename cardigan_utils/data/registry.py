@@ -54,6 +54,7 @@ __all__ = [
     "dataset_specs",
     "discover_datasets",
     "get_dataset",
+    "recognise_folder",
     "reference_dataset",
     "remap_labels",
 ]
@@ -373,6 +374,53 @@ def reference_dataset(modality: str) -> DatasetSpec | None:
     if modality not in LABELS:
         raise ValueError(f"modality must be one of {tuple(LABELS)}, not {modality!r}")
     return next((s for s in dataset_specs() if s.needs_folder and s.modality == modality), None)
+
+
+def recognise_folder(folder: str | os.PathLike) -> DatasetSpec | None:
+    """The registered real dataset whose layout a folder is in: its root, a split folder or one patient's folder.
+
+    A dataset recognises the folder when its ``list_patients`` finds patients there (or finds the
+    folder itself among the patients of the folder above) and its ``read_patient`` reads the first
+    of them: listing alone is not enough, since a CAMUS listing also takes ACDC's ``patientXXX``
+    folders for its own.
+
+    Args:
+        folder: a folder of images (what ``cardigan segment --input`` is given).
+
+    Returns:
+        The spec of the one dataset that reads it, or None when none does, or when datasets of
+        different modalities both do (the folder says nothing certain).
+    """
+    folder = Path(folder).expanduser()
+    found: list[DatasetSpec] = []
+    for spec in dataset_specs():
+        if not spec.needs_folder:
+            continue
+        patients = _patients_at(spec, folder)
+        if not patients:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. CAMUS images without ground truth
+                spec.read_patient(patients[0])
+        except (DataError, ValueError, OSError):
+            continue
+        found.append(spec)
+    return found[0] if found and len({s.modality for s in found}) == 1 else None
+
+
+def _patients_at(spec: DatasetSpec, folder: Path) -> list:
+    """The patients of ``spec`` in ``folder`` ([folder] when it is one of them; [] when it holds none)."""
+    try:
+        return list(spec.list_patients(folder))
+    except (DataError, ValueError, OSError):
+        pass
+    try:
+        above = spec.list_patients(folder.parent)
+    except (DataError, ValueError, OSError):
+        return []
+    here = folder.resolve()
+    return [p for p in above if isinstance(p, Path) and p.resolve() == here]
 
 
 def dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:

@@ -46,6 +46,10 @@ class ImageGenerator(Protocol):
                batch_size: int = 64) -> np.ndarray:
         """(N, H, W) images in [0, 1] of (N, H, W) integer label maps, one style per map."""
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Its weights, by name: what a synthetic set records it was made from
+        (:func:`~cardigan_utils.runs.state_fingerprint`)."""
+
 
 @dataclass(frozen=True)
 class GeneratorFamily:

@@ -409,6 +409,16 @@ class SpadeRenderer:
         labels = torch.from_numpy(np.ascontiguousarray(labels)) if isinstance(labels, np.ndarray) else labels
         return render(self.network, labels.to(self.device), z=styles, batch_size=batch_size)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights of the generator and of its style encoder.
+
+        Returns:
+            ``{"generator.<name>": tensor, "encoder.<name>": tensor}`` (no encoder entries without one).
+        """
+        parts = {"generator": self.network, "encoder": self.encoder}
+        return {f"{part}.{name}": value for part, module in parts.items() if module is not None
+                for name, value in module.state_dict().items()}
+
 
 def load_spade(path: str | Path, *, device: str | torch.device | None = None) -> SpadeRenderer:
     """Load a trained SPADE generator (and its style encoder, if it has one).

@@ -11,20 +11,21 @@ it, and each further pass is centred on what the one before found, until the cen
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from ..config import progress
 from ..data.case import check_image, check_labels
 from ..data.imageio import read_image, save_like
+from ..data.registry import recognise_folder
 from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, fov_window, normalise_intensity, resample_slices
 from ..labels import LABELS
 from ..metrics import volume_scores
-from ..runs import atomic_path, write_csv_atomic
+from ..runs import OutputRecord, check_apart, check_output_dir
 from .train import load_segmenter, predict
 
 
@@ -223,45 +224,85 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
                    progress_bar: bool = True):
     """Segment every image of a folder; write ``<name>_gt.nii.gz`` beside a mirror of its path, and volumes.csv.
 
+    The output folder keeps a record of the predictions written there (``.cardigan-written.json``,
+    :class:`~cardigan_utils.runs.OutputRecord`): only those are kept as done or replaced; any other
+    file of the same name (a patient's ground truth, say) is never overwritten nor taken for a
+    prediction. Several runs may write into the same folder at once.
+
     Args:
         model_path: a ``segmenter.pt`` written by ``train_segmenter`` (its config says how slices were cut).
-        input_dir: folder in the ACDC or CAMUS layout (any in-plane size and spacing).
-        output_dir: where predictions go (same sub-folders as the input).
+        input_dir: folder in the ACDC or CAMUS layout (any in-plane size and spacing); a folder of
+            another layout is segmented too.
+        output_dir: where predictions go (same sub-folders as the input); apart from ``input_dir``.
         device: where to run the model.
         overwrite: replace predictions already there (else they are kept: an interrupted run continues).
         progress_bar: a bar over the images.
 
     Returns:
         The volumes table (one row per image and structure, in ml); also written to ``volumes.csv``.
+
+    Raises:
+        ValueError: the output is, holds or lies inside the input; the model was trained on another
+            modality than the folder's dataset; the checkpoint does not say how its slices were cut.
+        FileNotFoundError: no images in the input folder.
+        FileExistsError: a file the kit did not write stands where a prediction or volumes.csv goes.
+        OSError: the output folder is a file or cannot be written (naming it).
     """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    check_apart(output_dir, {"--input": input_dir}, output_name="--output")
+    images = find_images(input_dir)
+    if not images:
+        raise FileNotFoundError(f"{input_dir}: no images (.nii.gz, .nii, .mhd) to segment")
     model, config = load_segmenter(model_path, device=device)
     data = config.get("data") or {}
     if not {"modality", "image_size"} <= set(data):
         raise ValueError(f"{model_path}: the checkpoint does not say how its slices were cut (modality, image_size, "
                          "fov_mm); train it with train_segmenter(..., data=data_config(cache))")
+    check_modality(model_path, data["modality"], input_dir)
     names = LABELS[data["modality"]]
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
-    images = find_images(input_dir)
-    if not images:
-        raise FileNotFoundError(f"{input_dir}: no images (.nii.gz, .nii, .mhd) to segment")
+    check_output_dir(output_dir, option="--output")
+    record = OutputRecord(output_dir, command="cardigan segment")
+    targets = {path: output_dir / path.relative_to(input_dir).parent / f"{_stem(path)}_gt.nii.gz" for path in images}
+    for out in [*targets.values(), output_dir / "volumes.csv"]:  # refused before any work, nothing written
+        record.check_replaceable(out)
     rows = []
     for path in progress(images, desc="segment", enabled=progress_bar):
-        out = output_dir / path.relative_to(input_dir).parent / f"{_stem(path)}_gt.nii.gz"
+        out = targets[path]
         volume, spacing, write = _read(path)
-        if out.exists() and not overwrite:
-            labels = np.asarray(nib.load(str(out)).dataobj).reshape(volume.shape)
+        if out.exists() and not overwrite:  # the kit's own (checked above): an earlier run's, kept
+            labels = _read(out, labels=True)[0].reshape(volume.shape)  # a prediction of an earlier run
         else:
             labels = segment_volume(model, volume, spacing, modality=data["modality"], image_size=data["image_size"],
                                     fov_mm=data.get("fov_mm"), source=str(path))
-            with atomic_path(out) as tmp:
+            with record.writing(out) as tmp:
                 write(labels, tmp)
         voxel_ml = float(np.prod(spacing)) / 1000
         for k in (1, 2, 3):
             rows.append({"image": str(path.relative_to(input_dir)), "prediction": str(out.relative_to(output_dir)),
                          "structure": names[k], "volume_ml": float((labels == k).sum()) * voxel_ml})
     table = pd.DataFrame(rows)
-    write_csv_atomic(output_dir / "volumes.csv", table)
+    with record.writing(output_dir / "volumes.csv") as tmp:
+        table.to_csv(tmp, index=False)
     return table
+
+
+def check_modality(model_path, modality: str, input_dir) -> None:
+    """Refuse a folder whose dataset is of another modality than the model's (an MRI model on echo images).
+
+    Args:
+        model_path: the model, named in the message.
+        modality: the modality it was trained on (its config's ``data.modality``).
+        input_dir: the folder to segment; its layout tells its dataset
+            (:func:`~cardigan_utils.data.registry.recognise_folder`). A folder of no known layout passes.
+
+    Raises:
+        ValueError: naming both modalities and what to give instead.
+    """
+    spec = recognise_folder(input_dir)
+    if spec is not None and spec.modality != modality:
+        raise ValueError(f"{model_path} segments {modality} images but {input_dir} is a {spec.name} folder of "
+                         f"{spec.modality} images: the modalities differ; give a model trained on {spec.modality} "
+                         "images, or the folder of images the model was trained for")
 
 
 def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
@@ -269,14 +310,27 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
 
     Args:
         pred_dir: predictions (``*_gt.nii.gz``, e.g. from :func:`segment_folder`).
-        truth_dir: ground truth in the same relative paths (ACDC / CAMUS ``_gt`` files; .mhd too).
+        truth_dir: ground truth in the same relative paths (ACDC / CAMUS ``_gt`` files; .mhd too);
+            another folder than ``pred_dir``, neither inside the other.
         modality: for the structure names.
 
     Returns:
         One row per image and structure (file, structure, dice, hd95_mm, volumes); also written to
         ``<pred_dir>/evaluation.csv``.
+
+    Raises:
+        ValueError: the two folders are the same, overlap, or a prediction is its truth file itself
+            (it would score Dice 1.0); shapes differ.
+        FileNotFoundError: no predictions, or no ground truth for them.
+        FileExistsError: an ``evaluation.csv`` the kit did not write is in ``pred_dir``.
     """
     pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
+    if pred_dir.expanduser().resolve() == truth_dir.expanduser().resolve():
+        raise ValueError(f"--pred {pred_dir} and --truth {truth_dir} are the same folder: the ground truth would be "
+                         "scored against itself (Dice 1.0); give --pred the folder of predictions")
+    check_apart(pred_dir, {"--truth": truth_dir}, output_name="--pred")
+    record = OutputRecord(pred_dir, command="cardigan evaluate")
+    record.check_replaceable(pred_dir / "evaluation.csv")
     preds = sorted(p for p in pred_dir.rglob("*_gt.nii.gz"))
     if not preds:
         raise FileNotFoundError(f"{pred_dir}: no *_gt.nii.gz predictions")
@@ -289,6 +343,9 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
         if truth_path is None:
             missing.append(str(rel))
             continue
+        if os.path.samefile(pred_path, truth_path):
+            raise ValueError(f"{pred_path} is the ground truth file {truth_path} itself (a link): it would score "
+                             "Dice 1.0; give --pred the folder of predictions")
         truth, spacing, _ = _read(truth_path, labels=True)
         pred, _, _ = _read(pred_path, labels=True)
         if pred.shape != truth.shape:
@@ -299,5 +356,6 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
     if not rows:
         raise FileNotFoundError(f"{truth_dir}: no ground truth matches the predictions (e.g. {missing[:3]})")
     table = pd.DataFrame(rows)
-    write_csv_atomic(pred_dir / "evaluation.csv", table)
+    with record.writing(pred_dir / "evaluation.csv") as tmp:
+        table.to_csv(tmp, index=False)
     return table

@@ -3,7 +3,7 @@ exports as a slice cache, nnU-Net and ACDC layouts (:mod:`.export`), and the rec
 and ``cardigan generate`` both call (:mod:`.recipe`)."""
 
 from .export import to_acdc_layout, to_cache, to_nnunet
-from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, read_manifest
+from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, models_fingerprint, read_manifest
 from .recipe import GENERATE_PARAMETERS, generation_parameters, make_synthetic_set
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "iter_shards",
     "load_synthetic",
     "make_synthetic_set",
+    "models_fingerprint",
     "read_manifest",
     "to_acdc_layout",
     "to_cache",

@@ -17,6 +17,7 @@ from ..data.cache import load_cache
 from ..data.case import Case
 from ..data.export import finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset, write_nnunet_cases
 from ..labels import LABELS
+from ..runs import raise_naming
 from .generate import iter_shards, read_manifest
 
 
@@ -44,31 +45,38 @@ def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synt
     n, size, modality = info["n"], info["image_size"], info["modality"]
     cache_out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_out.parent, prefix=cache_out.name + ".partial-"))
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.float32, shape=(n, size, size))
-    labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
-    names = LABELS[modality]
-    rows, i = [], 0
-    for im, lab in iter_shards(set_dir):
-        images[i : i + len(im)], labels[i : i + len(im)] = im, lab
-        pixels = np.stack([(lab == c).reshape(len(lab), -1).sum(1) for c in (1, 2, 3)], axis=1)
-        for j in range(len(im)):
-            rows.append({"patient_id": f"synth{i + j:06d}", "phase": "", "view": "", "slice_index": 0, "slice_pos": "",
-                         "split": "train", "group": "synthetic", "vendor": "", "spacing_mm": info["spacing_mm"],
-                         **{f"area_{names[c]}": float(pixels[j, c - 1]) * info["spacing_mm"] ** 2 for c in (1, 2, 3)}})
-        i += len(im)
-    images.flush(), labels.flush()
-    del images, labels
-    table = pd.DataFrame(rows)
-    table.to_csv(tmp / "slices.csv", index=False)
-    table[["patient_id", "phase", "view", "split", "group", "vendor"]].to_csv(tmp / "cases.csv", index=False)
-    manifest = {"dataset": dataset, "modality": modality, "image_size": size, "synthetic": True,
-                "source": str(set_dir), "generation": info, "labels": {str(k): v for k, v in names.items()},
-                "n_slices": n, "n_cases": n, "patients": {"train": n, "val": 0, "test": 0},
-                "slices": {"train": n, "val": 0, "test": 0}}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    if cache_out.exists():
-        shutil.rmtree(cache_out)
-    tmp.rename(cache_out)
+    try:
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.float32, shape=(n, size, size))
+        labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+        names = LABELS[modality]
+        rows, i = [], 0
+        for im, lab in iter_shards(set_dir):
+            images[i : i + len(im)], labels[i : i + len(im)] = im, lab
+            pixels = np.stack([(lab == c).reshape(len(lab), -1).sum(1) for c in (1, 2, 3)], axis=1)
+            for j in range(len(im)):
+                rows.append({"patient_id": f"synth{i + j:06d}", "phase": "", "view": "", "slice_index": 0, "slice_pos": "",
+                             "split": "train", "group": "synthetic", "vendor": "", "spacing_mm": info["spacing_mm"],
+                             **{f"area_{names[c]}": float(pixels[j, c - 1]) * info["spacing_mm"] ** 2 for c in (1, 2, 3)}})
+            i += len(im)
+        images.flush(), labels.flush()
+        del images, labels
+        table = pd.DataFrame(rows)
+        table.to_csv(tmp / "slices.csv", index=False)
+        table[["patient_id", "phase", "view", "split", "group", "vendor"]].to_csv(tmp / "cases.csv", index=False)
+        manifest = {"dataset": dataset, "modality": modality, "image_size": size, "synthetic": True,
+                    "source": str(set_dir), "generation": info, "labels": {str(k): v for k, v in names.items()},
+                    "n_slices": n, "n_cases": n, "patients": {"train": n, "val": 0, "test": 0},
+                    "slices": {"train": n, "val": 0, "test": 0}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        if cache_out.exists():
+            shutil.rmtree(cache_out)
+        tmp.rename(cache_out)
+    except OSError as err:  # a full disk: no half-written cache left beside the real one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise_naming(err, path=cache_out, temporary=tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return load_cache(cache_out)
 
 
@@ -129,30 +137,37 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
         raise FileExistsError(f"{out_dir} is not empty; choose another folder or pass overwrite=True")
 
     # written under a temporary name and renamed at the end: a folder either holds the whole set or
-    # is absent (an interrupted export leaves only a ``.partial-`` folder, removed by the next run)
+    # is absent (a failure removes the ``.partial-`` folder; a killed run leaves it to the next run)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.parent.glob(out_dir.name + ".partial-*"):
         shutil.rmtree(stale)
     final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".partial-"))
-    spacing = (info["spacing_mm"], info["spacing_mm"], float(slice_thickness_mm))
-    buf_im, buf_lab, patient = [], [], 0
+    try:
+        spacing = (info["spacing_mm"], info["spacing_mm"], float(slice_thickness_mm))
+        buf_im, buf_lab, patient = [], [], 0
 
-    def flush(images, labels, patient):
-        case = Case(image=np.stack(images, axis=-1), label=np.stack(labels, axis=-1), spacing=spacing,
-                    patient_id=f"patient{patient + 1:03d}", phase="ED", modality="mri", dataset="synthetic",
-                    meta={"group": "SYN"})
-        write_acdc_patient([case], out_dir / "training")
+        def flush(images, labels, patient):
+            case = Case(image=np.stack(images, axis=-1), label=np.stack(labels, axis=-1), spacing=spacing,
+                        patient_id=f"patient{patient + 1:03d}", phase="ED", modality="mri", dataset="synthetic",
+                        meta={"group": "SYN"})
+            write_acdc_patient([case], out_dir / "training")
 
-    for im, lab in iter_shards(set_dir):
-        for a, b in zip(im, lab):
-            buf_im.append(a.T)  # (x, y) as the readers give NIfTI arrays; the cache stores (row, col)
-            buf_lab.append(b.T)
-            if len(buf_im) == slices_per_patient:
-                flush(buf_im, buf_lab, patient)
-                buf_im, buf_lab, patient = [], [], patient + 1
-    if buf_im:
-        flush(buf_im, buf_lab, patient)
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    out_dir.rename(final_dir)
+        for im, lab in iter_shards(set_dir):
+            for a, b in zip(im, lab):
+                buf_im.append(a.T)  # (x, y) as the readers give NIfTI arrays; the cache stores (row, col)
+                buf_lab.append(b.T)
+                if len(buf_im) == slices_per_patient:
+                    flush(buf_im, buf_lab, patient)
+                    buf_im, buf_lab, patient = [], [], patient + 1
+        if buf_im:
+            flush(buf_im, buf_lab, patient)
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        out_dir.rename(final_dir)
+    except OSError as err:  # a full disk: the partial folder goes, the message names the dataset's file
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise_naming(err, path=final_dir, temporary=out_dir)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     return final_dir

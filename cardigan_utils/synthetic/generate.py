@@ -8,7 +8,10 @@ A synthetic set is a folder of shards, ``shard_00000.npz`` ... (``images`` float
 - 100,000 pairs never sit in memory at once (one shard does).
 
 ``generation.json`` (the parameters) is written first, ``manifest.json`` (the totals) last: a
-folder without a manifest is an unfinished set, and :func:`generate_dataset` completes it.
+folder without a manifest is an unfinished set, and :func:`generate_dataset` completes it. The
+parameters include a fingerprint of the two models' weights (:func:`models_fingerprint`): a set
+made from another VAE or generator (a retrained or replaced ``spade.pt``) is never returned as
+finished, nor completed with shards of the new models.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 from .. import distributed
 from ..config import STAGE_DEFAULTS, progress
 from ..images import ImageGenerator
-from ..runs import TMP_MARK, atomic_path, write_text_atomic
+from ..runs import TMP_MARK, atomic_path, state_fingerprint, write_text_atomic
 from ..shapes import plausibility_report
 
 _DEFAULTS = STAGE_DEFAULTS["generate"]
@@ -85,6 +88,22 @@ def generate_pairs(
     return images, labels, {"drawn": drawn, "kept": n}
 
 
+def models_fingerprint(vae, generator: ImageGenerator) -> dict[str, str]:
+    """What a synthetic set was made from: a SHA-256 of each model's weights.
+
+    Computed from the loaded models (:func:`~cardigan_utils.runs.state_fingerprint`), so the same
+    checkpoints give the same fingerprints on any device and under ``torchrun``.
+
+    Args:
+        vae: the shape VAE.
+        generator: the image generator.
+
+    Returns:
+        ``{"vae": hex digest, "generator": hex digest}``.
+    """
+    return {"vae": state_fingerprint(vae), "generator": state_fingerprint(generator)}
+
+
 def generate_dataset(
     vae,
     generator: ImageGenerator,
@@ -118,18 +137,22 @@ def generate_dataset(
         spacing_mm: in-plane pixel spacing of the images (that of the cache the models learnt from).
         filter_plausible: keep only anatomically valid shapes.
         batch_size: shapes per draw / images per forward pass.
-        overwrite: replace a set generated with other parameters.
+        overwrite: replace a set generated with other parameters or from other models.
         progress_bar: a bar over the pairs.
         extra: JSON-ready notes stored in the manifest (e.g. the checkpoints used).
 
     Returns:
         ``out_dir``.
+
+    Raises:
+        FileExistsError: ``out_dir`` holds a set made with other parameters or from other models
+            (and ``overwrite`` is False), or files that are no synthetic set.
     """
     ctx = distributed.context()
     out_dir = Path(out_dir)
     params = {"n": int(n), "shard_size": int(shard_size), "seed": int(seed), "modality": modality,
               "image_size": int(generator.image_size), "spacing_mm": float(spacing_mm),
-              "filter_plausible": bool(filter_plausible)}
+              "filter_plausible": bool(filter_plausible), "models": models_fingerprint(vae, generator)}
     param_path = out_dir / "generation.json"
     if ctx.is_main:
         done = _prepare_set_dir(out_dir, params, overwrite=overwrite)
@@ -174,7 +197,9 @@ def _prepare_set_dir(out_dir: Path, params: dict[str, Any], *, overwrite: bool) 
         old = json.loads(param_path.read_text())
         if old != params:
             if not overwrite:
-                raise FileExistsError(f"{out_dir} holds a set generated with {old}; choose another folder or pass overwrite=True")
+                raise FileExistsError(f"{out_dir} holds a set generated with {_differences(old, params)}; pass "
+                                      "overwrite=True (`cardigan generate --overwrite`) to replace it, or choose "
+                                      "another folder")
             for f in list(out_dir.glob("shard_*.npz")) + [out_dir / "manifest.json"]:
                 f.unlink(missing_ok=True)
         elif (out_dir / "manifest.json").exists():
@@ -186,6 +211,22 @@ def _prepare_set_dir(out_dir: Path, params: dict[str, Any], *, overwrite: bool) 
     for stray in out_dir.glob(f"*{TMP_MARK}*"):
         stray.unlink()
     return False
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What differs between a set's parameters and the ones asked for, in words."""
+    said = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        if key == "models" and not old.get(key):
+            said.append("unrecorded models (made before sets recorded their models' fingerprints)")
+        elif key == "models":
+            changed = [{"vae": "the VAE"}.get(m, f"the {m}") for m in new[key] if old[key].get(m) != new[key][m]]
+            said.append(f"other models ({' and '.join(changed)} changed since)")
+        else:
+            said.append(f"{key}={old.get(key)!r} (now {new.get(key)!r})")
+    return ", ".join(said)
 
 
 def read_manifest(set_dir: str | Path) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def make_synthetic_set(run_dir: str | Path, *, dataset: str, params: dict[str, A
             ``filter_plausible``, ``render_batch_size``).
         seed: the set's seed.
         device: ``"cpu"``, ``"cuda"`` ... or None (under ``torchrun`` on CUDA, each process's GPU).
-        overwrite: replace a set made with other parameters (else FileExistsError).
+        overwrite: replace a set made with other parameters or from other models (else FileExistsError).
         progress_bar: a bar over the pairs.
 
     Returns:
