@@ -77,15 +77,25 @@ def camus_nifti(layouts, tmp_path):
     return root, patient / "patient0001_2CH_ED.nii.gz", patient / "patient0001_2CH_ED_gt.nii.gz"
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    run = tmp_path_factory.mktemp("model")
-    cache = prepare_cache("phantom-mri", run_dir=run, image_size=32, n_patients=3, progress=False)
+def _tiny_segmenter(run: Path, dataset: str) -> Path:
+    cache = prepare_cache(dataset, run_dir=run, image_size=32, n_patients=3, progress=False)
     idx, val = cache.indices("train"), cache.indices("val")
     train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
                     channels=(4, 8), num_res_units=1, max_epochs=1, batch_size=4, steps_per_epoch=1,
                     data=data_config(cache), device="cpu", progress_bar=False)
     return run / "segmenter.pt"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A tiny MRI U-Net (for the ACDC folders)."""
+    return _tiny_segmenter(tmp_path_factory.mktemp("model"), "phantom-mri")
+
+
+@pytest.fixture(scope="module")
+def echo_model_path(tmp_path_factory):
+    """A tiny echo U-Net (for the CAMUS folders: an MRI model refuses them, the modalities differ)."""
+    return _tiny_segmenter(tmp_path_factory.mktemp("echo_model"), "phantom-echo")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +347,7 @@ def test_segment_refuses_a_bad_acdc_image(acdc, model_path, tmp_path, capsys, wh
 
 
 @pytest.mark.parametrize("what", list(MHD_IMAGE_BREAKS) + ["constant image"])
-def test_segment_refuses_a_bad_camus_mhd(camus_mhd, model_path, tmp_path, capsys, what):
+def test_segment_refuses_a_bad_camus_mhd(camus_mhd, echo_model_path, tmp_path, capsys, what):
     root, image, _ = camus_mhd
     if what == "constant image":
         breaker, expected = (lambda p: mhd_raw(p).write_bytes(np.zeros(_size(p), np.float32).tobytes())), "is constant"
@@ -346,7 +356,7 @@ def test_segment_refuses_a_bad_camus_mhd(camus_mhd, model_path, tmp_path, capsys
     breaker(image)
     name = image.name if what != "raw missing" else mhd_raw(image).name
     out = tmp_path / "pred"
-    refused(capsys, _segment(model_path, root, out), mentions=[name, expected], unchanged=[root])
+    refused(capsys, _segment(echo_model_path, root, out), mentions=[name, expected], unchanged=[root])
     assert not list(out.rglob("patient0001_2CH_ED_gt.nii.gz"))
 
 
@@ -355,11 +365,11 @@ def _size(path: Path) -> int:
 
 
 @pytest.mark.parametrize("what", ["one NaN voxel", "pixdim 0", "header announces 30000x30000x1000", "5-D image"])
-def test_segment_refuses_a_bad_camus_nifti(camus_nifti, model_path, tmp_path, capsys, what):
+def test_segment_refuses_a_bad_camus_nifti(camus_nifti, echo_model_path, tmp_path, capsys, what):
     root, image, _ = camus_nifti
     breaker, expected = NIFTI_IMAGE_BREAKS[what]
     breaker(image)
-    refused(capsys, _segment(model_path, root, tmp_path / "pred"), mentions=[image.name, expected], unchanged=[root])
+    refused(capsys, _segment(echo_model_path, root, tmp_path / "pred"), mentions=[image.name, expected], unchanged=[root])
 
 
 def _perfect_predictions(truth_root: Path, pred_root: Path) -> None:

@@ -101,7 +101,8 @@ def _segmenter(path: Path, *, modality: str) -> Path:
     torch.manual_seed(0)
     net = build_unet(channels=(4, 8, 16), num_res_units=1)
     data = {"modality": modality, "image_size": 32, "fov_mm": DEFAULT_FOV_MM[modality], "dataset": f"phantom-{modality}"}
-    return save_checkpoint(path, {"model": net.state_dict()}, config={"model": net.config, "data": data})
+    return save_checkpoint(path, {"model": net.state_dict()}, config={"model": net.config, "data": data},
+                           kind="segmenter")
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +345,7 @@ def test_a_folder_of_no_known_layout_is_still_segmented(acdc_like, models, tmp_p
 def _vae(path: Path, *, seed: int) -> None:
     torch.manual_seed(seed)
     vae = ShapeVAE(image_size=64, latent_dim=8, channels=[8, 16, 32, 64])
-    save_checkpoint(path, {"model": vae.state_dict()}, config={"model": vae.config})
+    save_checkpoint(path, {"model": vae.state_dict()}, config={"model": vae.config}, kind="vae")
 
 
 def _spade(path: Path, *, seed: int) -> None:
@@ -352,7 +353,7 @@ def _spade(path: Path, *, seed: int) -> None:
     model = dict(image_size=64, ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2, spectral_norm=True, z_dim=8)
     generator, _, encoder = build_spade(**model)
     save_checkpoint(path, {"generator": generator.state_dict(), "encoder": encoder.state_dict()},
-                    config={"family": "spade", "model": model, "train": {}, "data": {}})
+                    config={"family": "spade", "model": model, "train": {}, "data": {}}, kind="spade")
 
 
 @pytest.fixture(scope="module")
