@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 import nbformat
@@ -113,4 +114,4 @@ def test_cardigan_run_prints_only_its_own_lines(tmp_path, capfd):
     assert set(glob.glob(f"{tempfile.gettempdir()}/cardigan-kernel-*")) == before
     manager = notebook.LocalKernelManager()
     assert manager.transport == "ipc" and manager.ip.startswith(manager.socket_dir)
-    manager.cleanup_resources()
+    asyncio.run(manager.cleanup_resources())
