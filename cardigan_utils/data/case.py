@@ -24,13 +24,17 @@ class Case:
     Attributes:
         image: float32 array (X, Y, Z); Z is 1 for 2-D echo images.
         label: uint8 array, same shape as ``image``, values in the modality's convention.
-        spacing: voxel size in mm, (sx, sy, sz).
+        spacing: voxel size in mm, (sx, sy, sz). Where the source does not know it (a derived copy
+            whose headers hold the 1.0 mm placeholder, cardiGAN's HDF5 file), the placeholder stays
+            here for the geometry and ``spacing_known`` is False.
         patient_id: e.g. ``"patient001"``.
         phase: ``"ED"`` or ``"ES"``.
         modality: ``"mri"`` or ``"echo"``.
         view: ``None`` for MRI, ``"2CH"`` or ``"4CH"`` for echo.
         dataset: dataset name (``"acdc"``, ``"camus"``, ``"phantom-mri"``, ...).
         meta: anything else the source provides (group, height, weight, vendor, paths...).
+        spacing_known: False when ``spacing`` is a placeholder: then every figure in mm, mm^2 or ml
+            (HD95, areas, volumes, EF) is unknown (NaN), never a number in wrong units.
     """
 
     image: np.ndarray
@@ -42,6 +46,7 @@ class Case:
     view: str | None = None
     dataset: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    spacing_known: bool = True
 
     def __post_init__(self) -> None:
         if self.image.shape != self.label.shape:
@@ -62,11 +67,11 @@ class Case:
 
     @property
     def voxel_ml(self) -> float:
-        """Volume of one voxel in millilitres."""
-        return float(np.prod(self.spacing)) / 1000.0
+        """Volume of one voxel in millilitres; NaN when the spacing is not known."""
+        return float(np.prod(self.spacing)) / 1000.0 if self.spacing_known else float("nan")
 
     def volume_ml(self, label_value: int) -> float:
-        """Volume of one structure in millilitres (area in mm^2 / 1000 for 2-D echo)."""
+        """Volume of one structure in millilitres (area in mm^2 / 1000 for 2-D echo); NaN when the spacing is unknown."""
         return float((self.label == label_value).sum()) * self.voxel_ml
 
 
