@@ -7,6 +7,9 @@ PROFILE ?= quick
 # Real ACDC data for the tests that use it (skipped, with a message, when absent).
 CARDIGAN_ACDC_DIR ?= $(wildcard $(abspath ..)/shared/data/ACDC/training)
 export CARDIGAN_ACDC_DIR
+# Real CAMUS (official, or a derived copy such as CAMUS_224) for the echo tests that use it.
+CARDIGAN_CAMUS_DIR ?= $(wildcard $(abspath ..)/shared/data/CAMUS_224)
+export CARDIGAN_CAMUS_DIR
 
 .PHONY: venv demo test lab lab-copies clean clean-notebooks
 

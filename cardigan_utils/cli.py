@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="Dice and HD95 of predictions against ground truth files of the same name")
     ev.add_argument("--pred", required=True)
     ev.add_argument("--truth", required=True)
-    ev.add_argument("--modality", choices=("mri", "echo"), default="mri")
+    ev.add_argument("--modality", choices=("mri", "echo"), default=None,
+                    help="the structures' convention (default: the --truth folder's dataset, else mri)")
     st = sub.add_parser("study", help="notebook 05's study from a run directory, whole or one shard; --merge joins the shards")
     run_arguments(st)
     st.add_argument("--regimes", nargs="+", default=None, choices=study.REGIMES, metavar="REGIME",
@@ -262,7 +263,12 @@ def _segment(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     table = evaluate_folders(args.pred, args.truth, modality=args.modality)
-    print(table.groupby("structure")[["dice", "hd95_mm"]].mean().round(3).to_string())
+    # files whose spacing is a placeholder (a derived CAMUS copy) have HD95 in pixels only
+    distances = [c for c in ("hd95_mm", "hd95_px") if table[c].notna().any()] or ["hd95_mm"]
+    print(table.groupby("structure")[["dice", *distances]].mean().round(3).to_string())
+    if not table.spacing_known.all():
+        print(f"cardigan: {int((~table.spacing_known).sum() // 3)} file(s) have the 1.0 mm placeholder spacing (a derived "
+              "copy): HD95 in pixels (hd95_px), volumes unknown")
     print(f"cardigan: {table.file.nunique()} file(s) scored; per file in {Path(args.pred).resolve() / 'evaluation.csv'}")
     return 0
 

@@ -66,6 +66,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "segment": {"fractions": [0.1, 1.0], "seeds": [0, 1], "max_epochs": 5, "steps_per_epoch": 25, "batch_size": 32,
                     "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 6},
     },
+    # the low-data study on a real dataset (ACDC, CAMUS) on a 2-core CPU: 200 patients, the paper's
+    # 5 % and 25 % shares of the real training patients, 5 seeds (50 U-Nets); figures in benchmarks/RESULTS.md
+    "study": {
+        "image_size": 64, "n_patients": 200, "batch_size": 32, "max_epochs": 10, "cell_timeout_s": 7200,
+        "vae": {"max_epochs": 25, "n_samples": 2000},
+        "spade": {"max_epochs": 15, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
+        "generate": {"n_synthetic": 2000, "shard_size": 500, "filter_plausible": True},
+        "segment": {"fractions": [0.05, 0.25], "seeds": [0, 1, 2, 3, 4], "max_epochs": 6, "steps_per_epoch": 25,
+                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 8},
+    },
     # research on a GPU, paper scale
     "full": {
         "image_size": 128, "n_patients": 100, "batch_size": 32, "max_epochs": 200, "cell_timeout_s": 86400,

@@ -178,15 +178,21 @@ def dataset_overview(cache):
     names = [LABELS[cache.manifest["modality"]][k] for k in (1, 2, 3)]
     palette = {"background": "#999999", **dict(zip(names, CLASS_COLORS[1:]))}
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    areas = cache.slices.melt(value_vars=[f"area_{n}" for n in names], var_name="structure", value_name="area (mm²)")
-    areas["structure"] = areas["structure"].str.removeprefix("area_")
-    sns.boxplot(data=areas[areas["area (mm²)"] > 0], x="structure", y="area (mm²)", hue="structure", ax=axes[0], palette=palette)
-    axes[0].set_title("area per slice (where present)")
+    known = cache.slices["spacing_known"].all() if "spacing_known" in cache.slices else True
+    # a derived copy without true spacing (CAMUS_224): areas in pixels of the cache, never in mm²
+    prefix, unit = ("area_", "area (mm²)") if known else ("pixels_", "area (cache pixels)")
+    areas = cache.slices.melt(value_vars=[f"{prefix}{n}" for n in names], var_name="structure", value_name=unit)
+    areas["structure"] = areas["structure"].str.removeprefix(prefix)
+    sns.boxplot(data=areas[areas[unit] > 0], x="structure", y=unit, hue="structure", ax=axes[0], palette=palette)
+    axes[0].set_title("area per slice (where present)" + ("" if known else ": spacing unknown"))
     sns.violinplot(data=class_intensities(cache), x="structure", y="intensity", hue="structure", ax=axes[1], cut=0,
                    density_norm="width", palette=palette)
     axes[1].set_title("normalised intensity per class")
     cases = cache.cases
-    sns.histplot(data=cases, x="spacing_x", ax=axes[2], bins=15)
+    if cases["spacing_x"].notna().any():
+        sns.histplot(data=cases, x="spacing_x", ax=axes[2], bins=15)
+    else:
+        axes[2].text(0.5, 0.5, "unknown\n(placeholder in the headers)", ha="center", va="center", transform=axes[2].transAxes)
     axes[2].set(title="in-plane spacing of the source", xlabel="mm")
     sns.countplot(data=cases, x="n_slices", ax=axes[3], color="#777")
     axes[3].set(title="slices per source volume", xlabel="slices")
@@ -208,7 +214,7 @@ def ed_es_volumes(cache, *, structure: str | None = None):
     """
     structure = structure or "LV"
     wide, unit = ed_es_table(cache, structure=structure)
-    echo = unit != "ml"
+    echo = cache.manifest["modality"] == "echo"
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     for ed, es in zip(wide["ED"], wide["ES"]):
         ax.plot([0, 1], [ed, es], color="#999", lw=0.8, marker="o", ms=3)

@@ -62,6 +62,18 @@ def acdc_dir() -> Path:
     return Path(value)
 
 
+@pytest.fixture(scope="session")
+def camus_dir() -> Path:
+    """The real CAMUS folder (official or a derived copy); the test is skipped, saying why, when it is not set."""
+    value = os.environ.get("CARDIGAN_CAMUS_DIR", "")
+    if not value or not Path(value).is_dir():
+        pytest.skip(
+            "real CAMUS data not available: set CARDIGAN_CAMUS_DIR to the CAMUS folder "
+            "(CI and `make test` use ../shared/data/CAMUS_224)"
+        )
+    return Path(value)
+
+
 def disk_case(*, phase: str = "ED", pid: str = "patient001", shape=(40, 48, 4), spacing=(1.5, 1.5, 10.0), radius=8) -> Case:
     """A small MRI case: an LV disc, a myocardial ring and an RV crescent in every slice."""
     x, y = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")

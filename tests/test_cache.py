@@ -100,3 +100,28 @@ def test_real_acdc_cache(acdc_dir, tmp_path):
     # every kept slice has foreground and the LV is present in most
     assert all(cache.labels[i].any() for i in range(len(cache)))
     assert np.mean([(cache.labels[i] == 3).any() for i in range(len(cache))]) > 0.8
+
+
+def test_a_copy_without_true_spacing_keeps_pixels_and_no_millimetres(tmp_path):
+    """A derived CAMUS copy: areas, volumes and the pixel size are unknown (NaN), pixel counts kept."""
+    import warnings
+
+    from cardigan_utils.data import cache_spacing
+    from cardigan_utils.data.camus import read_camus, write_camus_example
+    from cardigan_utils.metrics import dataset_metrics
+
+    root = write_camus_example(tmp_path / "copy", n_patients=3, layout="camus-copy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the derived-copy warning, tested in test_camus.py
+        cases = read_camus(root)
+    cache = build_cache(cases, tmp_path / "cache", image_size=64, progress=False)
+    slices = cache.slices
+    assert (~slices.spacing_known).all() and slices.spacing_mm.isna().all() and slices.area_LV.isna().all()
+    assert (slices.pixels_LV > 0).all() and cache.cases.volume_LV_ml.isna().all() and (cache.cases.voxels_LV > 0).all()
+    assert cache_spacing(cache) is None
+    summary = dataset_metrics(cache)
+    assert summary["lv_unit"] == "source pixels" and summary["lv_ed_mean"] > 0
+    official = build_cache(read_camus(write_camus_example(tmp_path / "official", n_patients=3)), tmp_path / "cache2",
+                           image_size=64, progress=False)
+    assert official.slices.spacing_known.all() and 0.1 < cache_spacing(official) < 5
+    assert dataset_metrics(official)["lv_unit"] == "cm²"

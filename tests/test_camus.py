@@ -11,6 +11,7 @@ import pytest
 
 from cardigan_utils.data.camus import (
     list_camus_patients,
+    write_camus_example,
     read_camus,
     read_camus_info,
     read_camus_patient,
@@ -320,11 +321,54 @@ def _save(path: Path, fmt: str, data: np.ndarray, spacing=SPACING[:2]) -> None:
 
 @pytest.mark.parametrize("view", ["2CH", "4CH"])
 def test_missing_info_cfg(patient, view):
-    folder, _, _ = patient
+    """The legacy release always ships its Info files: one missing is an error; a NIfTI copy reads without."""
+    folder, fmt, _ = patient
     (folder / f"Info_{view}.cfg").unlink()
-    with raises(f"{folder / f'Info_{view}.cfg'}: file not found") as e:
-        read_camus_patient(folder)
-    assert "Info_2CH.cfg and Info_4CH.cfg" in one_line(e)
+    if fmt == "mhd":
+        with raises(f"{folder / f'Info_{view}.cfg'}: file not found") as e:
+            read_camus_patient(folder)
+        assert "Info_2CH.cfg and Info_4CH.cfg" in one_line(e)
+        return
+    with pytest.warns(UserWarning, match="1 patient folder") as caught:
+        cases = read_camus_patient(folder)
+    assert len(caught) == 1
+    assert {c.view: "ED" in c.meta for c in cases} == {view: False, ({"2CH", "4CH"} - {view}).pop(): True}
+    assert all(c.spacing_known for c in cases)  # the true spacing is still in the headers
+
+
+def test_derived_copy_reads_with_one_warning_and_unknown_spacing(tmp_path):
+    """A copy like CAMUS_224 (no Info files, 224x224, the 1.0 mm placeholder) reads, warning once for the whole read."""
+    root = write_camus_example(tmp_path / "copy", n_patients=3, layout="camus-copy")
+    assert not list(root.rglob("Info_*.cfg"))
+    with pytest.warns(UserWarning) as caught:
+        cases = read_camus(root)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert "3 patient folder(s) have no Info_2CH.cfg" in messages[0] and "placeholder spacing" in messages[0]
+    assert len(cases) == 3 * 4 and {c.image.shape for c in cases} == {(224, 224, 1)}
+    assert {(c.view, c.phase) for c in cases} == {(v, p) for v in ("2CH", "4CH") for p in ("ED", "ES")}
+    assert not any(c.spacing_known for c in cases) and all(np.isnan(c.volume_ml(1)) for c in cases)
+    assert all("ED" not in c.meta and "info_path" not in c.meta for c in cases)
+
+
+def test_official_release_keeps_its_spacing_and_reads_silently(tmp_path):
+    import warnings
+
+    root = write_camus_example(tmp_path / "official", n_patients=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cases = read_camus(root)
+    assert all(c.spacing_known for c in cases) and all(c.volume_ml(1) > 0 for c in cases)
+    assert all(c.meta["ED"] == 1 for c in cases)
+
+
+def test_real_camus_copy(camus_dir):
+    """The derived copy in ../shared: 50 validation patients, 200 frames, spacing unknown everywhere."""
+    with pytest.warns(UserWarning, match="50 patient folder"):
+        cases = read_camus(camus_dir, split="validation")
+    assert len(cases) == 200 and not any(c.spacing_known for c in cases)
+    assert {c.image.shape for c in cases} == {(224, 224, 1)}
+    assert all(set(np.unique(c.label)) == {0, 1, 2, 3} for c in cases)
 
 
 def test_malformed_cfg_line(patient):

@@ -103,3 +103,53 @@ def test_mhd_images_keep_their_geometry(model_path, tmp_path):
         a, b = sitk.ReadImage(str(image)), sitk.ReadImage(str(pred))
         assert a.GetSize() == b.GetSize() and np.allclose(a.GetSpacing(), b.GetSpacing())
         assert np.allclose(a.GetOrigin(), b.GetOrigin())
+
+
+@pytest.fixture(scope="module")
+def echo_model_path(tmp_path_factory):
+    run = tmp_path_factory.mktemp("echo_model")
+    cache = prepare_cache("phantom-echo", run_dir=run, image_size=64, n_patients=3, progress=False)
+    idx, val = cache.indices("train"), cache.indices("val")
+    train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
+                    channels=(4, 8, 16), num_res_units=1, max_epochs=1, batch_size=8, steps_per_epoch=2,
+                    data=data_config(cache), device="cpu", progress_bar=False)
+    return run / "segmenter.pt"
+
+
+def test_segment_then_evaluate_a_derived_camus_copy(echo_model_path, tmp_path, capsys):
+    """A copy like CAMUS_224 (1.0 mm placeholder): Dice and HD95 in pixels, never a number in mm or ml."""
+    from cardigan_utils.data.camus import write_camus_example
+
+    root = write_camus_example(tmp_path / "copy", n_patients=1, layout="camus-copy") / "database_nifti"
+    inputs = tmp_path / "input" / "patient0001"
+    inputs.mkdir(parents=True)
+    for image in find_images(root):
+        shutil.copy(image, inputs / image.name)
+    out = tmp_path / "pred"
+    assert cli.main(["segment", "--model", str(echo_model_path), "--input", str(inputs.parent), "--output", str(out)]) == 0
+    volumes = pd.read_csv(out / "volumes.csv")
+    assert len(volumes) == 4 * 3 and set(volumes.structure) == {"LV", "MYO", "LA"}
+    assert volumes.volume_ml.isna().all() and (~volumes.spacing_known).all() and (volumes.voxels >= 0).all()
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--pred", str(out), "--truth", str(root)]) == 0  # echo, from the folder's layout
+    printed = capsys.readouterr().out
+    assert "hd95_px" in printed and "placeholder spacing" in printed
+    scores = pd.read_csv(out / "evaluation.csv")
+    assert len(scores) == 4 * 3 and set(scores.structure) == {"LV", "MYO", "LA"}
+    assert scores.hd95_mm.isna().all() and scores.volume_true_ml.isna().all() and (~scores.spacing_known).all()
+    both = (scores.voxels_pred > 0) & (scores.voxels_true > 0)
+    assert scores.hd95_px[both].notna().all() and scores.hd95_px[~both].isna().all()
+    assert scores.dice.between(0, 1).all() and (scores.voxels_true > 0).all()
+
+
+def test_a_perfect_prediction_of_a_derived_copy_scores_zero_pixels(tmp_path):
+    from cardigan_utils.data.camus import write_camus_example
+
+    root = write_camus_example(tmp_path / "copy", n_patients=1, layout="camus-copy") / "database_nifti"
+    pred = tmp_path / "pred"
+    for gt in root.rglob("*_gt.nii.gz"):
+        (pred / gt.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(gt, pred / gt.parent.name / gt.name)
+    table = evaluate_folders(pred, root)
+    assert np.allclose(table.dice, 1.0) and np.allclose(table.hd95_px, 0.0) and table.hd95_mm.isna().all()
+    assert (table.voxels_pred == table.voxels_true).all()

@@ -15,7 +15,7 @@ import os
 import warnings
 from typing import Sequence
 
-from .cache import SliceCache, SliceDataset, build_cache, cache_dir, load_cache, load_run_cache
+from .cache import SliceCache, SliceDataset, build_cache, cache_dir, cache_spacing, load_cache, load_run_cache
 from ..labels import LABELS
 from .case import Case, DataError
 from .registry import (
@@ -45,6 +45,7 @@ __all__ = [
     "get_dataset",
     "load_cache",
     "load_run_cache",
+    "cache_spacing",
     "load_cases",
     "prepare_cache",
     "reference_cases",

@@ -36,7 +36,7 @@ from .slices import DEFAULT_FOV_MM, case_slices
 
 SPLITS = ("train", "val", "test")
 
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 """Bump when slicing or normalisation changes: caches of another version are rebuilt."""
 
 
@@ -60,6 +60,8 @@ def fingerprint(cases: list[Case]) -> str:
         h.update(np.ascontiguousarray(c.image, dtype=np.float32).tobytes())
         h.update(np.ascontiguousarray(c.label, dtype=np.uint8).tobytes())
         h.update(repr((tuple(float(v) for v in c.spacing), c.meta.get("vendor"), case_group(c))).encode())
+        if not c.spacing_known:
+            h.update(b"spacing unknown")
     return h.hexdigest()
 
 
@@ -153,6 +155,22 @@ class SliceCache:
         for column, value in where.items():
             mask &= (self.slices[column] == value).to_numpy()
         return np.flatnonzero(mask)
+
+
+def cache_spacing(cache: "SliceCache") -> float | None:
+    """The cache's typical in-plane pixel size in mm: the median over its slices, None when unknown.
+
+    Args:
+        cache: a slice cache.
+
+    Returns:
+        The median ``spacing_mm`` of the slices whose source spacing is known; None when no
+        slice's is (a derived CAMUS copy with the 1.0 mm placeholder in its headers).
+    """
+    table = cache.slices
+    known = table["spacing_known"].astype(bool) if "spacing_known" in table else np.ones(len(table), bool)
+    values = table.loc[known, "spacing_mm"].dropna()
+    return float(values.median()) if len(values) else None
 
 
 def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "SliceCache":
@@ -271,8 +289,12 @@ def build_cache(
                     "split": split_of[case.patient_id],
                     "group": case_group(case),
                     "vendor": str(case.meta.get("vendor", "")),
-                    "spacing_mm": s.spacing[0],
-                    **{f"area_{names[k]}": float((s.labels[i] == k).sum()) * s.spacing[0] * s.spacing[1] for k in (1, 2, 3)},
+                    # a placeholder spacing (derived CAMUS copy): mm figures unknown, pixel counts kept
+                    "spacing_mm": s.spacing[0] if case.spacing_known else float("nan"),
+                    "spacing_known": case.spacing_known,
+                    **{f"pixels_{names[k]}": int((s.labels[i] == k).sum()) for k in (1, 2, 3)},
+                    **{f"area_{names[k]}": float((s.labels[i] == k).sum()) * s.spacing[0] * s.spacing[1]
+                       if case.spacing_known else float("nan") for k in (1, 2, 3)},
                 }
             )
         case_rows.append(
@@ -284,10 +306,12 @@ def build_cache(
                 "group": case_group(case),
                 "vendor": str(case.meta.get("vendor", "")),
                 "n_slices": n_z,
-                "spacing_x": case.spacing[0],
-                "spacing_y": case.spacing[1],
+                "spacing_x": case.spacing[0] if case.spacing_known else float("nan"),
+                "spacing_y": case.spacing[1] if case.spacing_known else float("nan"),
                 "spacing_z": case.spacing[2],
+                "spacing_known": case.spacing_known,
                 **{f"volume_{names[k]}_ml": case.volume_ml(k) for k in (1, 2, 3)},
+                **{f"voxels_{names[k]}": int((case.label == k).sum()) for k in (1, 2, 3)},
             }
         )
 
@@ -356,11 +380,24 @@ def load_cache(path: str | Path) -> SliceCache:
     return SliceCache(
         images=np.load(path / "images.npy", mmap_mode="r"),
         labels=np.load(path / "labels.npy", mmap_mode="r"),
-        slices=pd.read_csv(path / "slices.csv", keep_default_na=False),
-        cases=pd.read_csv(path / "cases.csv", keep_default_na=False),
+        slices=_read_table(path / "slices.csv"),
+        cases=_read_table(path / "cases.csv"),
         manifest=json.loads((path / "manifest.json").read_text()),
         path=path,
     )
+
+
+_MEASURES = ("spacing_mm", "spacing_x", "spacing_y", "area_", "volume_")
+"""Columns whose empty cells are NaN (a spacing unknown); elsewhere "" is a value (no view, no vendor)."""
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A cache's CSV table: empty strings kept as such, but as NaN in the measure columns."""
+    table = pd.read_csv(path, keep_default_na=False)
+    for column in table.columns:
+        if column.startswith(_MEASURES) and not pd.api.types.is_numeric_dtype(table[column]):
+            table[column] = pd.to_numeric(table[column].replace("", np.nan))
+    return table
 
 
 class SliceDataset:

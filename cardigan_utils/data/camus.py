@@ -27,6 +27,12 @@ Labels are already the kit's echo convention (0 background, 1 LV cavity, 2 LV my
 3 left atrium): no remapping. Images become float32 ``(X, Y, 1)``, labels uint8, spacing
 ``(sx, sy, 1.0)`` mm, so ``Case.volume_ml`` gives an area in mm^2 / 1000.
 
+Derived copies (e.g. ``CAMUS_224``: every frame resized to 224x224, no ``Info_<view>.cfg``, headers
+holding the 1.0 mm placeholder) read too, NIfTI layout only: ED/ES come from the file names, the
+Info keys are absent from ``meta``, and a placeholder spacing (:func:`is_placeholder_spacing`)
+makes ``Case.spacing_known`` False, so nothing downstream reports millimetres or millilitres for
+them. One warning per read says so (never one per file).
+
 Images without ground truth (the legacy public testing set): ``require_labels=True`` (the
 default) raises a DataError naming the missing ``_gt`` file; ``require_labels=False`` skips those
 images with one warning (a Case always carries a label).
@@ -44,10 +50,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from ..labels import PHASES, structure_names
 from .case import Case, DataError, check_labels
-from .imageio import read_cfg, read_image, save_mhd, save_nifti
+from .imageio import is_placeholder_spacing, read_cfg, read_image, save_mhd, save_nifti
 from .phantom import phantom_cases
 from .registry import IDENTITY_LABEL_MAP, DatasetSpec, choose_patients
 
@@ -189,7 +196,8 @@ def _read_patient(
     skipped: list[Path] = []
     for view in views:
         info_path = patient_dir / f"Info_{view}.cfg"
-        info = read_camus_info(info_path)
+        # a derived copy without Info files: ED/ES come from the file names, the rest is unknown
+        info = read_camus_info(info_path) if info_path.is_file() or fmt == "mhd" else {}
         for phase in phases:
             stem = f"{pid}_{view}_{phase}"
             img_path = _image_path(patient_dir, stem, fmt)
@@ -224,7 +232,9 @@ def _read_patient(
                     "extract the patient folder again"
                 )
             meta: dict[str, Any] = dict(info)
-            meta.update(image_path=str(img_path), label_path=str(gt_path), info_path=str(info_path), format=fmt)
+            meta.update(image_path=str(img_path), label_path=str(gt_path), format=fmt)
+            if info:
+                meta["info_path"] = str(info_path)
             cases.append(
                 Case(
                     image=image.astype(np.float32),
@@ -236,18 +246,32 @@ def _read_patient(
                     view=view,
                     dataset="camus",
                     meta=meta,
+                    spacing_known=not is_placeholder_spacing(spacing),
                 )
             )
     return cases, skipped
 
 
-def _warn_skipped(skipped: list[Path]) -> None:
+def _warn_read(cases: Sequence[Case], skipped: list[Path]) -> None:
+    """One warning per read (never per file) about what a derived copy lacks, and the skipped images."""
     if skipped:
         warnings.warn(
             f"CAMUS: skipped {len(skipped)} image(s) without ground truth (require_labels=False), "
             f"e.g. {skipped[0]}",
             stacklevel=3,
         )
+    no_info = sorted({c.patient_id for c in cases if "info_path" not in c.meta and c.meta.get("format") == "nifti"})
+    unknown = sorted({c.patient_id for c in cases if not c.spacing_known})
+    if no_info or unknown:
+        parts = []
+        if no_info:
+            parts.append(f"{len(no_info)} patient folder(s) have no Info_2CH.cfg / Info_4CH.cfg (e.g. {no_info[0]}): "
+                         "ED/ES come from the file names; frame numbers, EF and image quality are unknown")
+        if unknown:
+            parts.append(f"{len(unknown)} patient(s) have the 1.0 mm placeholder spacing in their headers (e.g. "
+                         f"{unknown[0]}): the true pixel size is unknown, so HD95, areas, volumes and EF are reported "
+                         "as unknown (NaN) or in pixels, never in mm; Dice is unaffected")
+        warnings.warn(f"CAMUS, a derived copy: {'; '.join(parts)}", UserWarning, stacklevel=3)
 
 
 def read_camus_patient(
@@ -272,17 +296,18 @@ def read_camus_patient(
         the echo convention, spacing ``(sx, sy, 1.0)`` from the header, ``modality="echo"``,
         ``dataset="camus"``, and ``meta`` = the view's Info cfg (typed values: ``ED``, ``ES``,
         ``NbFrame``, ``Sex``, ``Age``, ``ImageQuality``, ``EF``, ...) plus ``image_path``,
-        ``label_path``, ``info_path`` and ``format`` (``"nifti"`` or ``"mhd"``). When a folder holds
-        both formats the NIfTI files are read.
+        ``label_path``, ``info_path`` (absent when a NIfTI copy has no Info file) and ``format``
+        (``"nifti"`` or ``"mhd"``); ``spacing_known`` is False for the 1.0 mm placeholder. When a
+        folder holds both formats the NIfTI files are read.
 
     Raises:
-        DataError: missing folder, cfg, image or gt file; malformed cfg; corrupt or truncated
+        DataError: missing folder, image or gt file; missing cfg (legacy .mhd release); malformed cfg; corrupt or truncated
             file; image/label shape or spacing mismatch; label values outside {0, 1, 2, 3}; empty mask.
     """
     views = _check_choice(views, VIEWS, "views")
     phases = _check_choice(phases, PHASES, "phases")
     cases, skipped = _read_patient(Path(patient_dir), views, phases, require_labels)
-    _warn_skipped(skipped)
+    _warn_read(cases, skipped)
     return cases
 
 
@@ -461,7 +486,7 @@ def read_camus(
                 case.meta["split"] = subset
         cases.extend(got)
         skipped.extend(miss)
-    _warn_skipped(skipped)
+    _warn_read(cases, skipped)
     return cases
 
 
@@ -495,7 +520,7 @@ def _info_for_view(view_cases: list[Case]) -> dict[str, Any]:
     return info
 
 
-def write_camus_patient(cases: Sequence[Case], out_dir: str | Path, *, fmt: str = "nifti") -> Path:
+def write_camus_patient(cases: Sequence[Case], out_dir: str | Path, *, fmt: str = "nifti", info: bool = True) -> Path:
     """Write one patient's echo Cases in the official CAMUS file naming.
 
     Args:
@@ -506,6 +531,7 @@ def write_camus_patient(cases: Sequence[Case], out_dir: str | Path, *, fmt: str 
             folder ``out_dir/<patient_id>/`` is created.
         fmt: ``"nifti"`` (2-D ``.nii.gz`` files, as the re-release) or ``"mhd"`` (``.mhd`` + ``.raw``
             with a singleton z axis, as the legacy release).
+        info: write the ``Info_<view>.cfg`` files; False writes a derived copy's folder (NIfTI only).
 
     Returns:
         The patient folder. It holds ``<id>_<view>_<phase>[_gt]`` images (image float32, gt uint8,
@@ -518,6 +544,8 @@ def write_camus_patient(cases: Sequence[Case], out_dir: str | Path, *, fmt: str 
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt {fmt!r} not in {FORMATS}")
+    if not info and fmt != "nifti":
+        raise ValueError("the legacy .mhd release always has Info files: write a copy without them with fmt='nifti'")
     cases = list(cases)
     if not cases:
         raise DataError(f"{out_dir}: no cases to write; give the Cases of one patient")
@@ -555,7 +583,7 @@ def write_camus_patient(cases: Sequence[Case], out_dir: str | Path, *, fmt: str 
         else:
             save_mhd(f"{stem}{ext}", image[:, :, None], spacing + (1.0,))
             save_mhd(f"{stem}_gt{ext}", label[:, :, None], spacing + (1.0,))
-    for view in VIEWS:
+    for view in VIEWS if info else ():
         view_cases = [c for c in cases if c.view == view]
         if view_cases:
             write_camus_info(patient_dir / f"Info_{view}.cfg", _info_for_view(view_cases))
@@ -616,8 +644,35 @@ def load_camus(
     return read_camus(root, split=split, patients=ids, require_labels=False)
 
 
-CAMUS_LAYOUTS = ("camus-nifti", "camus-mhd")
-"""The layouts :func:`write_camus_example` writes (names as in :data:`cardigan_utils.data.export.LAYOUTS`)."""
+CAMUS_LAYOUTS = ("camus-nifti", "camus-mhd", "camus-copy")
+"""The layouts :func:`write_camus_example` writes (the official two named as in :data:`cardigan_utils.data.export.LAYOUTS`)."""
+
+COPY_SIZE = 224
+"""Side of the frames of the derived copy :func:`write_camus_example` writes (as ``CAMUS_224``)."""
+
+
+def as_derived_copy(case: Case, *, size: int = COPY_SIZE) -> Case:
+    """A Case as a third-party copy holds it: resized to ``size`` x ``size``, spacing lost, Info keys gone.
+
+    As ``CAMUS_224`` was made: linear resize of image and labels (labels then rounded), image
+    min-max scaled to 0..255, the header's 1.0 mm placeholder spacing.
+
+    Args:
+        case: a 2-D echo Case.
+        size: side of the copy's frames.
+
+    Returns:
+        A new Case with ``spacing=(1.0, 1.0, 1.0)``, ``spacing_known=False`` and no meta.
+    """
+    image = case.image[:, :, 0].astype(np.float32)
+    zoom = (size / image.shape[0], size / image.shape[1])
+    image = ndimage.zoom(image, zoom, order=1, grid_mode=True, mode="nearest")
+    label = np.clip(np.round(ndimage.zoom(case.label[:, :, 0].astype(np.float32), zoom, order=1, grid_mode=True,
+                                          mode="nearest")), 0, 3).astype(np.uint8)
+    low, high = float(image.min()), float(image.max())
+    image = np.round((image - low) / max(high - low, 1e-6) * 255.0).astype(np.float32)
+    return replace(case, image=image[:, :, None], label=label[:, :, None], spacing=(1.0, 1.0, 1.0), meta={},
+                   spacing_known=False)
 
 
 def write_camus_example(out_dir: str | Path, *, n_patients: int = 2, seed: int = 0, layout: str | None = None) -> Path:
@@ -628,7 +683,10 @@ def write_camus_example(out_dir: str | Path, *, n_patients: int = 2, seed: int =
         n_patients: how many patients.
         seed: phantom seed.
         layout: ``"camus-nifti"`` (``database_nifti/`` + ``database_split/``, all training; the
-            default) or ``"camus-mhd"`` (legacy ``training/`` of .mhd + .raw files).
+            default), ``"camus-mhd"`` (legacy ``training/`` of .mhd + .raw files) or
+            ``"camus-copy"`` (a derived copy like ``CAMUS_224``: the NIfTI layout without Info
+            files, frames resized to 224x224 with the 1.0 mm placeholder spacing, see
+            :func:`as_derived_copy`).
 
     Returns:
         ``out_dir``, ready for :func:`list_camus_patients`.
@@ -637,13 +695,15 @@ def write_camus_example(out_dir: str | Path, *, n_patients: int = 2, seed: int =
     if layout not in CAMUS_LAYOUTS:
         raise ValueError(f"CAMUS layout {layout!r} not in {CAMUS_LAYOUTS}")
     out_dir = Path(out_dir)
-    nifti = layout == "camus-nifti"
+    nifti = layout != "camus-mhd"
+    copy = layout == "camus-copy"
     cases = phantom_cases("phantom-echo", n_patients, seed=seed)
     ids = []
     for i, pid in enumerate(sorted({c.patient_id for c in cases}), 1):
         ids.append(f"patient{i:04d}")
-        group = [replace(c, patient_id=ids[-1]) for c in cases if c.patient_id == pid]
-        write_camus_patient(group, out_dir / (NIFTI_DIR if nifti else "training"), fmt="nifti" if nifti else "mhd")
+        group = [replace(as_derived_copy(c) if copy else c, patient_id=ids[-1]) for c in cases if c.patient_id == pid]
+        write_camus_patient(group, out_dir / (NIFTI_DIR if nifti else "training"), fmt="nifti" if nifti else "mhd",
+                            info=not copy)
     if nifti:
         write_camus_split(out_dir, {"training": ids})
     return out_dir
@@ -663,7 +723,7 @@ DATASETS = (
         splits=SPLITS,
         layouts=CAMUS_LAYOUTS,
         order=3,
-        description="official download (500 patients; NIfTI re-release and legacy .mhd/.raw)",
+        description="official download (500 patients; NIfTI re-release and legacy .mhd/.raw) or a derived copy without Info files",
     ),
 )
 """The dataset this module reads (found by :mod:`cardigan_utils.data.registry`)."""

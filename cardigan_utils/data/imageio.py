@@ -552,3 +552,20 @@ def save_mhd(path: str | Path, data: np.ndarray, spacing: tuple[float, ...]) -> 
     img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(data).T))
     img.SetSpacing(tuple(float(s) for s in spacing[: data.ndim]))
     sitk.WriteImage(img, str(path), useCompression=False)
+
+
+def is_placeholder_spacing(spacing: Sequence[float]) -> bool:
+    """Whether an echo frame's in-plane spacing is the 1.0 mm a header holds when none was written.
+
+    The official CAMUS releases store the true spacing (about 0.15-0.3 mm a pixel), never exactly
+    1.0 x 1.0 mm; derived copies that resized the frames anisotropically (CAMUS_224, cardiGAN's
+    256x256 file) leave the NIfTI / ITK default of 1.0. Applied to echo frames only: an MR image
+    may truly have 1.0 mm pixels.
+
+    Args:
+        spacing: (sx, sy[, ...]) from the header.
+
+    Returns:
+        True when both in-plane values are exactly 1.0.
+    """
+    return float(spacing[0]) == 1.0 and float(spacing[1]) == 1.0

@@ -12,7 +12,8 @@ from ..labels import LABELS
 def ed_es_table(cache, *, structure: str = "LV"):
     """ED and ES size of one structure per patient (and view), from a cache's ``cases`` table.
 
-    MRI: volumes in ml. Echo (2-D views): areas in cm² (the cache stores a 1 mm slab's ml).
+    MRI: volumes in ml. Echo (2-D views): areas in cm² (the cache stores a 1 mm slab's ml). A
+    source whose spacing is unknown (a derived CAMUS copy): pixels of the source frames.
 
     Args:
         cache: a slice cache.
@@ -23,11 +24,14 @@ def ed_es_table(cache, *, structure: str = "LV"):
     """
     echo = cache.manifest["modality"] == "echo"
     cases = cache.cases.copy()
-    col = f"volume_{structure}_ml"
-    if echo:
-        cases[col] = cases[col] * 10.0
+    if "spacing_known" in cases and not cases["spacing_known"].all():
+        col, unit = f"voxels_{structure}", "source pixels"
+    else:
+        col, unit = f"volume_{structure}_ml", ("cm²" if echo else "ml")
+        if echo:
+            cases[col] = cases[col] * 10.0
     wide = cases.pivot_table(index=["patient_id", "view"], columns="phase", values=col).dropna()
-    return wide, ("cm²" if echo else "ml")
+    return wide, unit
 
 
 def dataset_metrics(cache) -> dict[str, Any]:
@@ -38,8 +42,9 @@ def dataset_metrics(cache) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: counts per split, pixel share and mean normalised intensity per class,
-        mean ED / ES LV cavity volume (ml; area in cm² for echo) and the share of cases whose LV
-        is larger at ED than at ES.
+        mean ED / ES LV cavity volume (ml; area in cm² for echo, in source pixels where the
+        spacing is unknown; ``lv_unit`` says which) and the share of cases whose LV is larger at
+        ED than at ES.
     """
     m = cache.manifest
     names = LABELS[m["modality"]]
@@ -48,7 +53,7 @@ def dataset_metrics(cache) -> dict[str, Any]:
     counts = np.bincount(labels.ravel(), minlength=4).astype(float)
     intensity = {names[k]: float(images[labels == k].mean()) if counts[k] else None for k in names}
     cases = cache.cases
-    wide, _ = ed_es_table(cache)
+    wide, unit = ed_es_table(cache)
     return {
         "dataset": m["dataset"],
         "modality": m["modality"],
@@ -63,5 +68,6 @@ def dataset_metrics(cache) -> dict[str, Any]:
         "lv_ed_mean": float(wide["ED"].mean()) if len(wide) else None,
         "lv_es_mean": float(wide["ES"].mean()) if len(wide) else None,
         "lv_ed_gt_es_fraction": float((wide["ED"] > wide["ES"]).mean()) if len(wide) else None,
+        "lv_unit": unit,
         "cache_build_seconds": m.get("build_seconds"),
     }

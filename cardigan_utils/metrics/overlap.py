@@ -87,9 +87,9 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> pd.Data
         indices: the cache rows predicted (e.g. ``cache.indices("test")``).
 
     Returns:
-        One row per volume and structure: patient_id, phase, view, structure, dice, hd95_mm
-        (NaN where the structure is absent from the truth or the prediction), volume_pred_ml,
-        volume_true_ml.
+        One row per volume and structure: patient_id, phase, view and the columns of
+        :func:`volume_scores` (a volume whose source spacing is unknown, a cache column
+        ``spacing_known`` False, is scored in pixels: hd95_mm and the ml volumes NaN).
     """
     indices = np.asarray(indices)
     if len(pred) != len(indices):
@@ -102,16 +102,17 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> pd.Data
         group = group.sort_values("slice_index")
         p = np.stack([pred[i] for i in group._row], axis=-1)
         t = np.stack([np.asarray(cache.labels[indices[i]]) for i in group._row], axis=-1)
-        pixel = float(group.spacing_mm.iloc[0])
+        known = bool(group["spacing_known"].iloc[0]) if "spacing_known" in group else True  # caches before 2026-12
+        pixel = float(group.spacing_mm.iloc[0]) if known else 1.0
         z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
         spacing = (pixel, pixel, z)
-        for row in volume_scores(p, t, spacing=spacing, names=names):
+        for row in volume_scores(p, t, spacing=spacing, names=names, spacing_known=known):
             rows.append({"patient_id": pid, "phase": phase, "view": view, **row})
     return pd.DataFrame(rows)
 
 
 def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, ...],
-                  names: dict[int, str]) -> list[dict[str, Any]]:
+                  names: dict[int, str], spacing_known: bool = True) -> list[dict[str, Any]]:
     """Dice, HD95 (mm, MONAI) and volumes (ml) of structures 1..3 in one predicted label volume.
 
     Args:
@@ -119,14 +120,19 @@ def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, 
         truth: the ground truth, same shape.
         spacing: voxel size in mm, one per axis.
         names: class index -> structure name.
+        spacing_known: False when ``spacing`` is a placeholder (a derived CAMUS copy): HD95 is
+            then measured in pixels (``hd95_px``, with the placeholder as the pixel) and every
+            figure in mm or ml is NaN, never a number in wrong units.
 
     Returns:
         One dict per structure: structure, dice (NaN if absent from both; 0 if predicted where the
-        truth has none), hd95_mm (NaN unless present in both), volume_pred_ml, volume_true_ml.
+        truth has none), hd95_mm (NaN unless present in both and the spacing known), hd95_px (NaN
+        when the spacing is known), voxels_pred, voxels_true, volume_pred_ml, volume_true_ml (NaN
+        when the spacing is unknown), spacing_known.
     """
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    voxel_ml = float(np.prod(spacing)) / 1000
+    voxel_ml = float(np.prod(spacing)) / 1000 if spacing_known else float("nan")
     with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
@@ -136,9 +142,13 @@ def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, 
     for k in (1, 2, 3):
         pk, tk = pred == k, truth == k
         both = pk.sum() + tk.sum()
+        distance = float(hd[k - 1]) if pk.any() and tk.any() else float("nan")
         rows.append({"structure": names[k], "dice": 2 * float((pk & tk).sum()) / float(both) if both else float("nan"),
-                     "hd95_mm": float(hd[k - 1]) if pk.any() and tk.any() else float("nan"),
-                     "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml})
+                     "hd95_mm": distance if spacing_known else float("nan"),
+                     "hd95_px": float("nan") if spacing_known else distance,
+                     "voxels_pred": int(pk.sum()), "voxels_true": int(tk.sum()),
+                     "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml,
+                     "spacing_known": bool(spacing_known)})
     return rows
 
 

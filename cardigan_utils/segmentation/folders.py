@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import progress
 from ..data.case import check_image, check_labels
-from ..data.imageio import read_image, save_like
+from ..data.imageio import is_placeholder_spacing, read_image, save_like
 from ..data.registry import recognise_folder
 from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, fov_window, normalise_intensity, resample_slices
 from ..labels import LABELS
@@ -239,7 +239,8 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
         progress_bar: a bar over the images.
 
     Returns:
-        The volumes table (one row per image and structure, in ml); also written to ``volumes.csv``.
+        The volumes table (one row per image and structure: voxels, volume_ml (NaN where the spacing is
+        a placeholder, see :func:`spacing_known`), spacing_known); also written to ``volumes.csv``.
 
     Raises:
         ValueError: the output is, holds or lies inside the input; the model was trained on another
@@ -276,14 +277,29 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
                                     fov_mm=data.get("fov_mm"), source=str(path))
             with record.writing(out) as tmp:
                 write(labels, tmp)
-        voxel_ml = float(np.prod(spacing)) / 1000
+        known = spacing_known(spacing, modality=data["modality"])
+        voxel_ml = float(np.prod(spacing)) / 1000 if known else float("nan")
         for k in (1, 2, 3):
             rows.append({"image": str(path.relative_to(input_dir)), "prediction": str(out.relative_to(output_dir)),
-                         "structure": names[k], "volume_ml": float((labels == k).sum()) * voxel_ml})
+                         "structure": names[k], "voxels": int((labels == k).sum()),
+                         "volume_ml": float((labels == k).sum()) * voxel_ml, "spacing_known": known})
     table = pd.DataFrame(rows)
     with record.writing(output_dir / "volumes.csv") as tmp:
         table.to_csv(tmp, index=False)
     return table
+
+
+def spacing_known(spacing, *, modality: str) -> bool:
+    """Whether a file's header spacing is true: an echo frame's 1.0 x 1.0 mm is a derived copy's placeholder.
+
+    Args:
+        spacing: the header's voxel size.
+        modality: ``"mri"`` or ``"echo"`` (an MR image may truly have 1.0 mm pixels).
+
+    Returns:
+        False for the placeholder (:func:`~cardigan_utils.data.imageio.is_placeholder_spacing`) of an echo frame.
+    """
+    return not (modality == "echo" and is_placeholder_spacing(spacing))
 
 
 def check_modality(model_path, modality: str, input_dir) -> None:
@@ -305,18 +321,22 @@ def check_modality(model_path, modality: str, input_dir) -> None:
                          "images, or the folder of images the model was trained for")
 
 
-def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
+def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None):
     """Dice and HD95 (mm) per image and structure of predictions against ground truth files of the same name.
 
     Args:
         pred_dir: predictions (``*_gt.nii.gz``, e.g. from :func:`segment_folder`).
         truth_dir: ground truth in the same relative paths (ACDC / CAMUS ``_gt`` files; .mhd too);
             another folder than ``pred_dir``, neither inside the other.
-        modality: for the structure names.
+        modality: the structures' convention (``"mri"`` or ``"echo"``); None: that of the dataset whose
+            layout ``truth_dir`` is in (:func:`~cardigan_utils.data.registry.recognise_folder`), else ``"mri"``.
 
     Returns:
-        One row per image and structure (file, structure, dice, hd95_mm, volumes); also written to
-        ``<pred_dir>/evaluation.csv``.
+        One row per image and structure (file and the columns of
+        :func:`~cardigan_utils.metrics.overlap.volume_scores`: dice, hd95_mm, hd95_px, voxel counts,
+        volumes, spacing_known); also written to ``<pred_dir>/evaluation.csv``. An echo frame whose
+        header holds the 1.0 mm placeholder (a derived CAMUS copy) has hd95_mm and the ml volumes
+        NaN and hd95_px measured, never a number in mm.
 
     Raises:
         ValueError: the two folders are the same, overlap, or a prediction is its truth file itself
@@ -334,6 +354,9 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
     preds = sorted(p for p in pred_dir.rglob("*_gt.nii.gz"))
     if not preds:
         raise FileNotFoundError(f"{pred_dir}: no *_gt.nii.gz predictions")
+    if modality is None:
+        spec = recognise_folder(truth_dir)
+        modality = spec.modality if spec is not None else "mri"
     rows, missing = [], []
     for pred_path in preds:
         rel = pred_path.relative_to(pred_dir)
@@ -351,7 +374,7 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str = "mri"):
         if pred.shape != truth.shape:
             raise ValueError(f"{pred_path}: shape {pred.shape} differs from the truth {truth_path} {truth.shape}")
         for row in volume_scores(np.round(pred).astype(np.uint8), np.round(truth).astype(np.uint8), spacing=spacing,
-                                 names=LABELS[modality]):
+                                 names=LABELS[modality], spacing_known=spacing_known(spacing, modality=modality)):
             rows.append({"file": str(rel), **row})
     if not rows:
         raise FileNotFoundError(f"{truth_dir}: no ground truth matches the predictions (e.g. {missing[:3]})")

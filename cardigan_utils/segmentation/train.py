@@ -15,6 +15,7 @@ from .. import distributed
 from ..checkpoint import build_from_config, load_checkpoint, load_weights, save_checkpoint
 from ..config import STAGE_DEFAULTS, get_device, progress, use_bf16
 from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
+from ..labels import structure_names
 from ..metrics import per_class_dice
 from ..networks.unet import build_unet
 
@@ -48,7 +49,7 @@ def train_segmenter(
     lr: float = _DEFAULTS["lr"],
     weight_decay: float = _DEFAULTS["weight_decay"],
     augment=None,
-    names: tuple[str, ...] = ("RV", "MYO", "LV"),
+    names: tuple[str, ...] | None = None,
     data: dict[str, Any] | None = None,
     val_interval: int = _DEFAULTS["val_interval"],
     device: str | torch.device | None = None,
@@ -80,7 +81,8 @@ def train_segmenter(
         weight_decay: AdamW weight decay.
         augment: ``f(images (B, 1, S, S), labels (B, S, S), generator) -> (images, labels)`` on the
             device, or None.
-        names: names of classes 1..3 for the history columns.
+        names: names of classes 1..3 for the history columns; None: those of ``data``'s modality
+            (the MRI ones without ``data``).
         data: how the slices were cut, stored with the weights for ``cardigan segment``:
             ``{"modality", "image_size", "fov_mm"}`` (see :func:`data_config`).
         val_interval: validate every this many epochs (and at the last).
@@ -95,6 +97,7 @@ def train_segmenter(
         History: one row per epoch (epoch, loss, lr, and at validation epochs val_dice_<name>,
         val_dice_mean; seconds).
     """
+    column_names = names or structure_names((data or {}).get("modality", "mri"))
     ctx = distributed.context()
     device = distributed.device_for(ctx, device)
     amp = use_bf16(device) if amp is None else amp
@@ -163,7 +166,7 @@ def train_segmenter(
         if (epoch + 1) % val_interval == 0 or epoch + 1 == max_epochs:
             pred = predict(model, val[0], amp=amp)
             dice = per_class_dice(torch.from_numpy(pred), torch.from_numpy(np.asarray(val[1])), num_classes=4)
-            row.update({f"val_dice_{n}": float(d) for n, d in zip(names, dice)})
+            row.update({f"val_dice_{n}": float(d) for n, d in zip(column_names, dice)})
             row["val_dice_mean"] = float(np.nanmean(dice.numpy()))
             if row["val_dice_mean"] > best:
                 best = row["val_dice_mean"]

@@ -110,7 +110,8 @@ def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int
     - ``in-domain``: the real cache's test patients.
     - A phantom trained on some of its scanners: ``vendor <X>``, ``n_patients`` new patients
       (anatomy never seen, indices after the training ones) of each scanner left out of training.
-    - ACDC (any real MRI): ``phantom-mri``, ``n_patients`` phantom patients of every scanner.
+    - A real dataset (ACDC, CAMUS): the phantom of its modality (``phantom-mri``, ``phantom-echo``),
+      ``n_patients`` phantom patients of every scanner.
     - ``data_dir``: every patient of another dataset in the ACDC layout (e.g. a converted M&Ms
       or a hospital's export), as ``external``.
 
@@ -136,10 +137,11 @@ def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int
             cache = prepare_cache(dataset, run_dir=run_dir, image_size=size, cases=cases, seed=seed,
                                   name=f"{dataset}-vendor{vendor}", progress=progress)
             domains[f"vendor {vendor}"] = (cache, np.arange(len(cache)))
-    elif modality == "mri":
-        cache = prepare_cache("phantom-mri", run_dir=run_dir, image_size=size, n_patients=n_patients, seed=seed,
+    else:  # a real dataset: the phantom of its modality, every simulated scanner
+        phantom = f"phantom-{modality}"
+        cache = prepare_cache(phantom, run_dir=run_dir, image_size=size, n_patients=n_patients, seed=seed,
                               progress=progress)
-        domains["phantom-mri"] = (cache, np.arange(len(cache)))
+        domains[phantom] = (cache, np.arange(len(cache)))
     if data_dir is not None:
         cache = prepare_cache(reference_dataset(modality).name, run_dir=run_dir, image_size=size,
                               data_dir=data_dir, seed=seed, name="external", progress=progress)

@@ -21,6 +21,18 @@ from ..runs import raise_naming
 from .generate import iter_shards, read_manifest
 
 
+def header_spacing(info: dict) -> float:
+    """The pixel size written into exported headers: the set's, or the 1.0 mm placeholder when unknown.
+
+    Args:
+        info: the set's manifest (:func:`~cardigan_utils.synthetic.generate.read_manifest`).
+
+    Returns:
+        ``info["spacing_mm"]``, or 1.0 where it is None (as the derived copy it learnt from).
+    """
+    return 1.0 if info["spacing_mm"] is None else float(info["spacing_mm"])
+
+
 def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synthetic", overwrite: bool = False):
     """Write a finished synthetic set as a slice cache, so that it is read like real data.
 
@@ -53,10 +65,13 @@ def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synt
         for im, lab in iter_shards(set_dir):
             images[i : i + len(im)], labels[i : i + len(im)] = im, lab
             pixels = np.stack([(lab == c).reshape(len(lab), -1).sum(1) for c in (1, 2, 3)], axis=1)
+            spacing = float("nan") if info["spacing_mm"] is None else info["spacing_mm"]  # null: the source's is unknown
             for j in range(len(im)):
                 rows.append({"patient_id": f"synth{i + j:06d}", "phase": "", "view": "", "slice_index": 0, "slice_pos": "",
-                             "split": "train", "group": "synthetic", "vendor": "", "spacing_mm": info["spacing_mm"],
-                             **{f"area_{names[c]}": float(pixels[j, c - 1]) * info["spacing_mm"] ** 2 for c in (1, 2, 3)}})
+                             "split": "train", "group": "synthetic", "vendor": "", "spacing_mm": spacing,
+                             "spacing_known": info["spacing_mm"] is not None,
+                             **{f"pixels_{names[c]}": int(pixels[j, c - 1]) for c in (1, 2, 3)},
+                             **{f"area_{names[c]}": float(pixels[j, c - 1]) * spacing ** 2 for c in (1, 2, 3)}})
             i += len(im)
         images.flush(), labels.flush()
         del images, labels
@@ -100,7 +115,7 @@ def to_nnunet(set_dir: str | Path, root: str | Path, *, dataset_id: int, name: s
     start = 0
     for im, lab in progress(iter_shards(set_dir), total=info["n_shards"], desc="nnU-Net", enabled=progress_bar):
         # cases already on disk (an interrupted export) are kept, not written again
-        write_nnunet_cases(out, im, lab, start_index=start, spacing=(info["spacing_mm"], info["spacing_mm"]))
+        write_nnunet_cases(out, im, lab, start_index=start, spacing=(header_spacing(info),) * 2)
         start += len(im)
     modality = info["modality"]
     finish_nnunet_dataset(out, label_names={v: k for k, v in LABELS[modality].items()},
@@ -143,7 +158,7 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
         shutil.rmtree(stale)
     final_dir, out_dir = out_dir, Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".partial-"))
     try:
-        spacing = (info["spacing_mm"], info["spacing_mm"], float(slice_thickness_mm))
+        spacing = (header_spacing(info), header_spacing(info), float(slice_thickness_mm))
         buf_im, buf_lab, patient = [], [], 0
 
         def flush(images, labels, patient):

@@ -113,7 +113,7 @@ def generate_dataset(
     shard_size: int = _DEFAULTS["shard_size"],
     seed: int = 0,
     modality: str = "mri",
-    spacing_mm: float = 1.0,
+    spacing_mm: float | None = 1.0,
     filter_plausible: bool = _DEFAULTS["filter_plausible"],
     batch_size: int = _DEFAULTS["render_batch_size"],
     overwrite: bool = False,
@@ -134,7 +134,9 @@ def generate_dataset(
         shard_size: pairs per shard file.
         seed: the set's seed (shard ``k`` uses its own seed derived from it).
         modality: ``"mri"`` or ``"echo"``.
-        spacing_mm: in-plane pixel spacing of the images (that of the cache the models learnt from).
+        spacing_mm: in-plane pixel spacing of the images (that of the cache the models learnt from);
+            None when the source's spacing is unknown (a derived CAMUS copy): ``generation.json``
+            then says ``null`` and the exports write the 1.0 mm placeholder.
         filter_plausible: keep only anatomically valid shapes.
         batch_size: shapes per draw / images per forward pass.
         overwrite: replace a set generated with other parameters or from other models.
@@ -151,7 +153,7 @@ def generate_dataset(
     ctx = distributed.context()
     out_dir = Path(out_dir)
     params = {"n": int(n), "shard_size": int(shard_size), "seed": int(seed), "modality": modality,
-              "image_size": int(generator.image_size), "spacing_mm": float(spacing_mm),
+              "image_size": int(generator.image_size), "spacing_mm": None if spacing_mm is None else float(spacing_mm),
               "filter_plausible": bool(filter_plausible), "models": models_fingerprint(vae, generator)}
     param_path = out_dir / "generation.json"
     if ctx.is_main:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import distributed
 from ..config import profile_params
-from ..data.cache import load_run_cache
+from ..data.cache import cache_spacing, load_run_cache
 from ..images import load_generator
 from ..runs import cache_dir, model_path, synthetic_cache_name, synthetic_dir
 from ..shapes import load_vae
@@ -73,7 +73,7 @@ def make_synthetic_set(run_dir: str | Path, *, dataset: str, params: dict[str, A
     generator = load_generator(generator_path, device=where)
     set_dir = synthetic_dir(run_dir, dataset, size)
     generate_dataset(vae, generator, out_dir=set_dir, n=params["n_synthetic"], shard_size=params["shard_size"],
-                     seed=seed, modality=cache.manifest["modality"], spacing_mm=float(cache.slices["spacing_mm"].median()),
+                     seed=seed, modality=cache.manifest["modality"], spacing_mm=cache_spacing(cache),
                      filter_plausible=params["filter_plausible"], batch_size=params["render_batch_size"],
                      progress_bar=progress_bar, overwrite=overwrite,
                      extra={"vae": str(vae_path), "spade": str(generator_path), "source_dataset": dataset})
