@@ -191,8 +191,9 @@ def check_cardigan_view(im: np.ndarray, gt: np.ndarray, *, file: str | os.PathLi
     if low < 0.0 or high > 1.0:
         raise DataError(f"{file}: dataset {group}/im has values in [{low:g}, {high:g}], outside [0, 1]; "
                         "cardiGAN's images are floats scaled to [0, 1]")
-    if not (np.issubdtype(gt.dtype, np.integer) or np.issubdtype(gt.dtype, np.floating)) or (
-            np.issubdtype(gt.dtype, np.floating) and not np.all(np.isfinite(gt) & (gt == np.round(gt)))):
+    whole = np.issubdtype(gt.dtype, np.integer) or (
+        np.issubdtype(gt.dtype, np.floating) and bool(np.all(np.isfinite(gt) & (gt == np.round(gt)))))
+    if not whole:  # whole-valued floats pass: only the values matter to cardiGAN's code
         raise DataError(f"{file}: dataset {group}/gt holds non-integer labels (type {gt.dtype}); the ground truth "
                         "must be class indices 0..3")
     for instant, phase in enumerate(PHASES):
