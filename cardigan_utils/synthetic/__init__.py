@@ -1,8 +1,8 @@
 """Stage 4: unlimited labelled synthetic sets. Generation in resumable shards (:mod:`.generate`),
-exports as a slice cache, nnU-Net and ACDC layouts (:mod:`.export`), and the recipe notebook 04
-and ``cardigan generate`` both call (:mod:`.recipe`)."""
+exports as a slice cache, nnU-Net, ACDC and cardiGAN HDF5 layouts (:mod:`.export`), and the recipe
+notebook 04 and ``cardigan generate`` both call (:mod:`.recipe`)."""
 
-from .export import to_acdc_layout, to_cache, to_nnunet
+from .export import to_acdc_layout, to_cache, to_cardigan_hdf5, to_nnunet
 from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, models_fingerprint, read_manifest
 from .recipe import GENERATE_PARAMETERS, generation_parameters, make_synthetic_set
 
@@ -18,5 +18,6 @@ __all__ = [
     "read_manifest",
     "to_acdc_layout",
     "to_cache",
+    "to_cardigan_hdf5",
     "to_nnunet",
 ]

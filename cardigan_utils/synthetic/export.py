@@ -1,5 +1,5 @@
 """Exports of a finished synthetic set: a slice cache (read like real data by notebook 05), an
-nnU-Net v2 raw dataset, and an ACDC-like NIfTI layout."""
+nnU-Net v2 raw dataset, an ACDC-like NIfTI layout, and cardiGAN's HDF5 layout (echo)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,11 @@ import pandas as pd
 from ..config import progress
 from ..data.acdc import write_acdc_patient
 from ..data.cache import load_cache
+from ..data.camus import VIEWS
+from ..data.camus_hdf5 import CardiganView, write_cardigan_views
 from ..data.case import Case
 from ..data.export import finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset, write_nnunet_cases
-from ..labels import LABELS
+from ..labels import LABELS, PHASES
 from ..runs import raise_naming
 from .generate import iter_shards, read_manifest
 
@@ -186,3 +189,63 @@ def to_acdc_layout(set_dir: str | Path, out_dir: str | Path, *, slices_per_patie
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
     return final_dir
+
+
+def _pseudo_patients(set_dir: Path) -> Iterator[CardiganView]:
+    """The pairs of a set as cardiGAN views: four consecutive pairs fill one pseudo-patient's slots."""
+    slots = [(view, phase) for view in VIEWS for phase in PHASES]
+    buffer: list[tuple[np.ndarray, np.ndarray]] = []
+    patient = 0
+
+    def patient_views(pairs: list[tuple[np.ndarray, np.ndarray]], index: int) -> Iterator[CardiganView]:
+        pairs = [pairs[i % len(pairs)] for i in range(len(slots))]  # the last patient repeats its own pairs
+        for view in VIEWS:
+            images, labels = zip(*(pair for pair, (v, _) in zip(pairs, slots) if v == view))
+            yield CardiganView(split="training", patient_id=f"synth{index:06d}", view=view,
+                               images=np.stack(images), labels=np.stack(labels))
+
+    for im, lab in iter_shards(set_dir):
+        for pair in zip(im, lab):
+            buffer.append(pair)
+            if len(buffer) == len(slots):
+                yield from patient_views(buffer, patient)
+                buffer, patient = [], patient + 1
+    if buffer:
+        yield from patient_views(buffer, patient)
+
+
+def to_cardigan_hdf5(set_dir: str | Path, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a finished synthetic echo set as cardiGAN's HDF5 file, so that cardiGAN's code reads it as it reads CAMUS.
+
+    cardiGAN reads ``f[split][patient][view]['im'|'gt']`` with both views per patient and both
+    instants (ED, ES) per view. A synthetic pair has neither a view nor a phase, so the pairs fill
+    those slots in order: pairs ``4k .. 4k + 3`` become pseudo-patient ``synth{k:06d}``'s
+    2CH ED, 2CH ES, 4CH ED, 4CH ES. Every pair is written once, none duplicated, and every patient
+    is complete, as cardiGAN's code expects; when the count is not a multiple of four, the last
+    pseudo-patient repeats its own pairs to fill its slots. Views and instants are slots, not
+    anatomy (the file's root attributes say so). Everything goes in ``/train``. Written shard by
+    shard (one view in memory at a time) and atomically (:func:`~cardigan_utils.data.camus_hdf5.write_cardigan_views`).
+
+    Args:
+        set_dir: the synthetic set (echo).
+        path: the HDF5 file to write.
+        overwrite: replace an existing file.
+
+    Returns:
+        ``path``; :func:`~cardigan_utils.data.camus_hdf5.read_cardigan_hdf5` reads it back.
+
+    Raises:
+        ValueError: an MRI set (the layout holds echo).
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        DataError: a pair the layout refuses (an empty label map: its reader would refuse the
+            file), naming the pseudo-patient's group; no file is left.
+    """
+    set_dir = Path(set_dir)
+    info = read_manifest(set_dir)
+    if info["modality"] != "echo":
+        raise ValueError("cardiGAN's HDF5 layout holds echo; write MRI sets with to_acdc_layout, to_nnunet or to_cache")
+    notes = {"source": "CardiGAN kit synthetic set", "set_dir": str(set_dir), "pairs": int(info["n"]),
+             "seed": int(info["seed"]), "spacing_mm": float(info["spacing_mm"]),
+             "slots": "pairs 4k..4k+3 are synth{k:06d}'s 2CH ED, 2CH ES, 4CH ED, 4CH ES: views and instants are "
+                      "slots, not anatomy; the last pseudo-patient repeats its own pairs when n is not a multiple of 4"}
+    return write_cardigan_views(path, _pseudo_patients(set_dir), overwrite=overwrite, attrs=notes)
