@@ -1,4 +1,4 @@
-"""Shared fixtures: the real ACDC folder (from CARDIGAN_ACDC_DIR) and small synthetic cases."""
+"""Shared fixtures: the real ACDC and CAMUS folders (CARDIGAN_ACDC_DIR, CARDIGAN_CAMUS_DIR) and small synthetic cases."""
 
 from __future__ import annotations
 
@@ -64,11 +64,11 @@ def acdc_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def camus_dir() -> Path:
-    """The real CAMUS folder (official or a derived copy); the test is skipped, saying why, when it is not set."""
+    """A CAMUS folder with ground truth (NIfTI layout); the test is skipped, saying why, when it is not set."""
     value = os.environ.get("CARDIGAN_CAMUS_DIR", "")
-    if not value or not Path(value).is_dir():
+    if not value or not Path(value, "database_nifti").is_dir():
         pytest.skip(
-            "real CAMUS data not available: set CARDIGAN_CAMUS_DIR to the CAMUS folder "
+            "real CAMUS data not available: set CARDIGAN_CAMUS_DIR to a CAMUS folder holding database_nifti/ "
             "(CI and `make test` use ../shared/data/CAMUS_224)"
         )
     return Path(value)
