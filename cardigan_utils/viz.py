@@ -361,6 +361,38 @@ def real_vs_generated(real: np.ndarray, fake: np.ndarray, labels: np.ndarray, *,
     return fig
 
 
+def echo_look(real: np.ndarray, fake: np.ndarray, *, example: int = 0, zoom: float = 2.5, size: float = 2.8):
+    """The sector and the speckle of real and generated echo, side by side.
+
+    Top: the mean image of each set (the imaging sector is where it is not black). Bottom: the
+    centre of one real image and of the image generated from its label map, magnified, where the
+    speckle's grain shows.
+
+    Args:
+        real: (N, H, W) real images in [0, 1].
+        fake: (N, H, W) images generated from the real images' label maps.
+        example: which image to magnify.
+        zoom: magnification of the centre crop.
+        size: inches per panel.
+
+    Returns:
+        The Figure.
+    """
+    h, w = real.shape[1:]
+    ch, cw = int(h / zoom / 2), int(w / zoom / 2)
+    crop = (slice(h // 2 - ch, h // 2 + ch), slice(w // 2 - cw, w // 2 + cw))
+    fig, axes = plt.subplots(2, 2, figsize=(2 * size, 2 * size))
+    for j, (name, images) in enumerate((("real", real), ("generated", fake))):
+        axes[0, j].imshow(np.asarray(images).mean(axis=0), cmap="gray", vmin=0, vmax=1)
+        axes[0, j].set_title(f"{name}: mean of {len(images)} images")
+        axes[1, j].imshow(np.asarray(images[example])[crop], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[1, j].set_title(f"{name}: centre x{zoom:g}")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
 def intensity_histograms(real: np.ndarray, fake: np.ndarray, labels: np.ndarray, *, names: Sequence[str],
                          bins: int = 50):
     """Per-class intensity histograms of real and generated images of the same label maps.

@@ -1,5 +1,6 @@
 """The study runner: run sources per regime, the tidy results table, continuing an interrupted study."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -168,3 +169,19 @@ def test_out_of_domain_domains_hold_out_the_unseen_vendor(tmp_path):
     ood, idx = domains["vendor C"]
     assert set(ood.slices.vendor) == {"C"} and len(idx) == len(ood)
     assert not set(ood.slices.patient_id) & set(real.slices.patient_id)  # new anatomy too
+
+
+@pytest.mark.parametrize("shift, modality, expected", [
+    (0.05, "mri", "which agrees with the paper"), (0.0, "mri", "which differs from the paper"),
+    (0.0, "echo", "no distinguishable change, which agrees with the paper"), (0.05, "echo", "which differs from the paper"),
+])
+def test_compare_with_papers_reads_the_interval(shift, modality, expected):
+    from cardigan_utils.study import compare_with_papers
+
+    rng = np.random.default_rng(0)
+    rows = [{"regime": regime, "fraction": 0.05, "seed": seed, "domain": "in-domain", "structure": "LV",
+             "dice": 0.7 + (shift if regime == "real+aug+synthetic" else 0.0) + rng.normal(0, 0.01)}
+            for regime in ("real+aug", "real+aug+synthetic") for seed in range(5)]
+    sentence = compare_with_papers(pd.DataFrame(rows), modality=modality)
+    assert expected in sentence and ("cardiGAN" in sentence) == (modality == "echo")
+    assert "95 % CI" in sentence and "5 seeds" in sentence

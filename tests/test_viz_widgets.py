@@ -1,6 +1,8 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from cardigan_utils import viz, widgets
@@ -58,3 +60,11 @@ def test_dataset_chooser_lists_availability(monkeypatch):
     assert dropdown.value == "acdc"
     html = box.children[1].value
     assert "CARDIGAN_ACDC_DIR=/data/acdc" in html and "not configured (set CARDIGAN_CAMUS_DIR)" in html
+
+
+def test_echo_look_draws_sector_and_speckle():
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 64, 64)).astype(np.float32)
+    fig = viz.echo_look(images, images[::-1], example=1)
+    assert len(fig.axes) == 4 and fig.axes[0].get_title().startswith("real: mean of 6")
+    plt.close(fig)

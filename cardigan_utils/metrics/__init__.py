@@ -12,13 +12,16 @@ The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shape
 
 from .dataset import dataset_metrics, ed_es_table
 from .overlap import per_class_dice, segmentation_scores, slice_dice, volume_scores
-from .realism import diversity, intensity_distances, nearest_neighbours
+from .realism import diversity, echo_texture, intensity_distances, nearest_neighbours, sector_mask, speckle_snr
 
 __all__ = [
     "dataset_metrics",
     "diversity",
     "ed_es_table",
     "intensity_distances",
+    "echo_texture",
+    "sector_mask",
+    "speckle_snr",
     "nearest_neighbours",
     "per_class_dice",
     "segmentation_scores",

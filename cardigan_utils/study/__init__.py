@@ -7,6 +7,7 @@ merge (:mod:`.shards`), the paper's tables and the verdict (:mod:`.analysis`), a
 
 from .analysis import (
     clinical_table,
+    compare_with_papers,
     describe_study,
     disagreements,
     low_data_differences,
@@ -25,6 +26,7 @@ __all__ = [
     "RUN_KEYS",
     "check_regimes",
     "clinical_table",
+    "compare_with_papers",
     "describe_study",
     "disagreements",
     "low_data_differences",
