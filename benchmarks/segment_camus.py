@@ -98,10 +98,9 @@ def main(argv=None) -> int:
         "dice_cache_space_mean": round(float(cached.dice.mean()), 4),
         "dice_native": native.groupby("structure").dice.mean().round(4).to_dict(),
         "dice_native_mean": round(float(native.dice.mean()), 4),
-        "dice_native_by_view_phase": native.assign(view=native.file.str.extract(r"_(\dCH)_")[0],
-                                                   phase=native.file.str.extract(r"_(E[DS])_gt")[0])
-                                           .groupby(["view", "phase"]).dice.mean().round(4)
-                                           .rename(lambda k: "_".join(k)).to_dict(),
+        "dice_native_by_view_phase": {f"{view}_{phase}": round(float(dice), 4) for (view, phase), dice in native.assign(
+            view=native.file.str.extract(r"_(\dCH)_")[0], phase=native.file.str.extract(r"_(E[DS])_gt")[0])
+            .groupby(["view", "phase"]).dice.mean().items()},
         f"{distance}_native": native.groupby("structure")[distance].mean().round(2).to_dict(),
         "segment_s_per_frame": round(segment_s / max(1, native.file.nunique()), 3),
     }
