@@ -23,15 +23,19 @@ def acdc_like(tmp_path_factory):
     return root / "ACDC" / "training"
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    run = tmp_path_factory.mktemp("model")
-    cache = prepare_cache("phantom-mri", run_dir=run, image_size=64, n_patients=5, progress=False)
+def tiny_segmenter(run, dataset: str, *, n_patients: int, steps: int):
+    """A U-Net of a few steps on phantom slices: weights to segment with, not a good model."""
+    cache = prepare_cache(dataset, run_dir=run, image_size=64, n_patients=n_patients, progress=False)
     idx, val = cache.indices("train"), cache.indices("val")
     train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
-                    channels=(4, 8, 16), num_res_units=1, max_epochs=1, batch_size=8, steps_per_epoch=3,
+                    channels=(4, 8, 16), num_res_units=1, max_epochs=1, batch_size=8, steps_per_epoch=steps,
                     data=data_config(cache), device="cpu", progress_bar=False)
     return run / "segmenter.pt"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return tiny_segmenter(tmp_path_factory.mktemp("model"), "phantom-mri", n_patients=5, steps=3)
 
 
 def test_find_images_skips_ground_truth_and_cines(acdc_like, tmp_path):
@@ -107,13 +111,7 @@ def test_mhd_images_keep_their_geometry(model_path, tmp_path):
 
 @pytest.fixture(scope="module")
 def echo_model_path(tmp_path_factory):
-    run = tmp_path_factory.mktemp("echo_model")
-    cache = prepare_cache("phantom-echo", run_dir=run, image_size=64, n_patients=3, progress=False)
-    idx, val = cache.indices("train"), cache.indices("val")
-    train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
-                    channels=(4, 8, 16), num_res_units=1, max_epochs=1, batch_size=8, steps_per_epoch=2,
-                    data=data_config(cache), device="cpu", progress_bar=False)
-    return run / "segmenter.pt"
+    return tiny_segmenter(tmp_path_factory.mktemp("echo_model"), "phantom-echo", n_patients=3, steps=2)
 
 
 def test_segment_then_evaluate_a_derived_camus_copy(echo_model_path, tmp_path, capsys):
