@@ -62,6 +62,8 @@ def fingerprint(cases: list[Case]) -> str:
         h.update(repr((tuple(float(v) for v in c.spacing), c.meta.get("vendor"), case_group(c))).encode())
         if not c.spacing_known:
             h.update(b"spacing unknown")
+        if c.labelled is not None:
+            h.update(repr(sorted((k, v.tobytes()) for k, v in c.labelled.items())).encode())
     return h.hexdigest()
 
 

@@ -6,11 +6,11 @@ Every reader converts its labels to the kit's convention (:mod:`cardigan_utils.l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from ..labels import LABELS, PHASES
+from ..labels import LABELS, PHASES, structure_names
 
 
 class DataError(ValueError):
@@ -35,6 +35,12 @@ class Case:
         meta: anything else the source provides (group, height, weight, vendor, paths...).
         spacing_known: False when ``spacing`` is a placeholder: then every figure in mm, mm^2 or ml
             (HD95, areas, volumes, EF) is unknown (NaN), never a number in wrong units.
+        labelled: which structures the ground truth labels, slice by slice: None when every
+            structure of the modality is labelled on every slice (ACDC, CAMUS, M&Ms); otherwise
+            ``{structure name: bool array (Z,)}``, True on the slices where that structure was
+            delineated. A structure left out is labelled nowhere (Sunnybrook has no RV; its
+            myocardium only where an epicardial contour exists). Where a structure is not
+            labelled, background in ``label`` means "unknown", never "absent": it is not scored.
     """
 
     image: np.ndarray
@@ -47,6 +53,7 @@ class Case:
     dataset: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     spacing_known: bool = True
+    labelled: Mapping[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.image.shape != self.label.shape:
@@ -58,6 +65,29 @@ class Case:
             raise DataError(f"{self.patient_id}: phase {self.phase!r} is not one of {PHASES}")
         if self.modality not in LABELS:
             raise DataError(f"{self.patient_id}: modality {self.modality!r} is not one of {tuple(LABELS)}")
+        if self.labelled is not None:
+            self.labelled = _check_labelled(self.labelled, modality=self.modality, n_slices=self.image.shape[-1],
+                                            source=self.key)
+
+    def labelled_slices(self, structure: str) -> np.ndarray:
+        """The slices on which a structure is labelled.
+
+        Args:
+            structure: a structure name of the Case's modality (``"RV"``, ``"MYO"``, ``"LV"``, ``"LA"``).
+
+        Returns:
+            bool array (Z,): all True when the Case is fully labelled, all False for a structure
+            its dataset does not label.
+        """
+        n = self.image.shape[-1]
+        if self.labelled is None:
+            return np.ones(n, bool)
+        return np.array(self.labelled.get(structure, np.zeros(n, bool)), bool)
+
+    @property
+    def labelled_structures(self) -> tuple[str, ...]:
+        """The structures labelled on at least one slice, in label order."""
+        return tuple(s for s in structure_names(self.modality) if self.labelled_slices(s).any())
 
     @property
     def key(self) -> str:
@@ -73,6 +103,25 @@ class Case:
     def volume_ml(self, label_value: int) -> float:
         """Volume of one structure in millilitres (area in mm^2 / 1000 for 2-D echo); NaN when the spacing is unknown."""
         return float((self.label == label_value).sum()) * self.voxel_ml
+
+
+def _check_labelled(labelled: Mapping[str, Any], *, modality: str, n_slices: int,
+                    source: str) -> dict[str, np.ndarray]:
+    """``Case.labelled`` as ``{structure: bool (Z,)}`` with a scalar spread over the slices, or DataError."""
+    names = structure_names(modality)
+    unknown = [s for s in labelled if s not in names]
+    if unknown:
+        raise DataError(f"{source}: labelled structures {unknown} are not among the {modality} structures {names}")
+    out = {}
+    for name in names:
+        if name not in labelled:
+            continue
+        mask = np.asarray(labelled[name], bool)
+        mask = np.full(n_slices, bool(mask)) if mask.ndim == 0 else mask
+        if mask.shape != (n_slices,):
+            raise DataError(f"{source}: the {name} labelled-slice mask has shape {mask.shape}, the image {n_slices} slices")
+        out[name] = mask
+    return out
 
 
 def check_labels(label: np.ndarray, *, source: str, allowed: tuple[int, ...] = (0, 1, 2, 3),

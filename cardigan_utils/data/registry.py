@@ -201,6 +201,14 @@ class DatasetSpec:
         if extra:
             raise DataError(f"{case.key}: label values {extra} are not among the structures {self.name} declares "
                             f"{dict(zip(self.structures, self.label_values))}; convert the labels with its label_map")
+        for value, name in LABELS[self.modality].items():
+            if value == 0:
+                continue
+            present = case.label.reshape(-1, case.label.shape[-1]).__eq__(value).any(axis=0)
+            stray = np.flatnonzero(present & ~case.labelled_slices(name))
+            if len(stray):
+                raise DataError(f"{case.key}: {name} is drawn on slice(s) {stray[:5].tolist()} that the Case says are "
+                                f"not labelled for {name}; the reader's labelled-slice masks are wrong")
 
     def verify(self, root: Any, *, split: str | None = None, progress: bool = True) -> LayoutReport:
         """Read every patient of a source, collecting problems instead of stopping.
