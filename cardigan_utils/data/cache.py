@@ -3,8 +3,10 @@
 ``<run_dir>/cache/<dataset>_<size>/`` holds
 
 - ``images.npy`` float32 (N, S, S) in [0, 1] and ``labels.npy`` uint8 (N, S, S),
-- ``slices.csv``: one row per slice (patient_id, phase, view, slice_index, slice_pos, split, ...),
-- ``cases.csv``: one row per Case with structure volumes (ml) at the source resolution,
+- ``slices.csv``: one row per slice (patient_id, phase, view, slice_index, slice_pos, split, ...,
+  and ``labelled_<structure>``: whether its truth labels that structure, see ``Case.labelled``),
+- ``cases.csv``: one row per Case with structure volumes (ml) at the source resolution (NaN for a
+  structure its dataset does not label),
 - ``manifest.json``: what was built and how (dataset, size, fov, split fractions, seed, counts).
 
 The folder is written under a temporary name and renamed at the end, so a cache either exists
@@ -277,6 +279,7 @@ def build_cache(
     for case in bar(cases, desc=f"cache {params['dataset']} {image_size}px", enabled=progress):
         s = case_slices(case, image_size=image_size, fov_mm=fov)
         n_z = case.image.shape[2]
+        labelled = {names[k]: case.labelled_slices(names[k]) for k in (1, 2, 3)}
         images.append(s.images)
         labels.append(s.labels)
         for i, z in enumerate(s.slice_index):
@@ -297,6 +300,8 @@ def build_cache(
                     **{f"pixels_{names[k]}": int((s.labels[i] == k).sum()) for k in (1, 2, 3)},
                     **{f"area_{names[k]}": float((s.labels[i] == k).sum()) * s.spacing[0] * s.spacing[1]
                        if case.spacing_known else float("nan") for k in (1, 2, 3)},
+                    # where the truth does not label a structure (Sunnybrook: no RV), it is not scored
+                    **{f"labelled_{names[k]}": bool(labelled[names[k]][z]) for k in (1, 2, 3)},
                 }
             )
         case_rows.append(
@@ -312,8 +317,10 @@ def build_cache(
                 "spacing_y": case.spacing[1] if case.spacing_known else float("nan"),
                 "spacing_z": case.spacing[2],
                 "spacing_known": case.spacing_known,
-                **{f"volume_{names[k]}_ml": case.volume_ml(k) for k in (1, 2, 3)},
+                **{f"volume_{names[k]}_ml": case.volume_ml(k) if labelled[names[k]].any() else float("nan")
+                   for k in (1, 2, 3)},
                 **{f"voxels_{names[k]}": int((case.label == k).sum()) for k in (1, 2, 3)},
+                **{f"labelled_{names[k]}": bool(labelled[names[k]].any()) for k in (1, 2, 3)},
             }
         )
 

@@ -11,10 +11,12 @@ The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shape
 """
 
 from .dataset import dataset_metrics, ed_es_table
-from .overlap import per_class_dice, segmentation_scores, slice_dice, volume_scores
+from .overlap import cache_unlabelled, per_class_dice, segmentation_scores, slice_dice, unlabelled_structures, volume_scores
 from .realism import diversity, echo_texture, intensity_distances, nearest_neighbours, sector_mask, speckle_snr
 
 __all__ = [
+    "cache_unlabelled",
+    "unlabelled_structures",
     "dataset_metrics",
     "diversity",
     "ed_es_table",

@@ -7,7 +7,7 @@ kit's label convention (:mod:`cardigan_utils.labels`).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -87,8 +87,9 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> pd.Data
         indices: the cache rows predicted (e.g. ``cache.indices("test")``).
 
     Returns:
-        One row per volume and structure: patient_id, phase, view and the columns of
-        :func:`volume_scores` (a volume whose source spacing is unknown, a cache column
+        One row per volume and labelled structure: patient_id, phase, view, vendor and the columns
+        of :func:`volume_scores`, each structure scored only on the slices the cache says it is
+        labelled on (columns ``labelled_<structure>``; see :func:`cache_unlabelled`) (a volume whose source spacing is unknown, a cache column
         ``spacing_known`` False, is scored in pixels: hd95_mm and the ml volumes NaN).
     """
     indices = np.asarray(indices)
@@ -106,14 +107,34 @@ def segmentation_scores(pred: np.ndarray, cache, indices: np.ndarray) -> pd.Data
         pixel = float(group.spacing_mm.iloc[0]) if known else 1.0
         z = float(cases.loc[(pid, phase, view), "spacing_z"]) if (pid, phase, view) in cases.index else pixel
         spacing = (pixel, pixel, z)
-        for row in volume_scores(p, t, spacing=spacing, names=names, spacing_known=known):
-            rows.append({"patient_id": pid, "phase": phase, "view": view, **row})
+        labelled = {n: group[f"labelled_{n}"].to_numpy(bool) for n in list(names.values())[1:]
+                    if f"labelled_{n}" in group}  # a cache without the columns: labelled everywhere
+        vendor = str(group["vendor"].iloc[0]) if "vendor" in group else ""
+        for row in volume_scores(p, t, spacing=spacing, names=names, spacing_known=known,
+                                 labelled=labelled or None):
+            rows.append({"patient_id": pid, "phase": phase, "view": view, "vendor": vendor, **row})
     return pd.DataFrame(rows)
 
 
+def cache_unlabelled(cache, indices: np.ndarray | None = None) -> list[str]:
+    """The structures no slice of a cache (or of some of its rows) labels: never scored on it.
+
+    Args:
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache`.
+        indices: its rows to look at (None: all).
+
+    Returns:
+        Structure names in label order, e.g. ``["RV"]`` for a Sunnybrook cache.
+    """
+    table = cache.slices if indices is None else cache.slices.iloc[np.asarray(indices)]
+    names = LABELS[cache.manifest["modality"]]
+    return [names[k] for k in (1, 2, 3) if f"labelled_{names[k]}" in table and not table[f"labelled_{names[k]}"].astype(bool).any()]
+
+
 def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, ...],
-                  names: dict[int, str], spacing_known: bool = True) -> list[dict[str, Any]]:
-    """Dice, HD95 (mm, MONAI) and volumes (ml) of structures 1..3 in one predicted label volume.
+                  names: dict[int, str], spacing_known: bool = True,
+                  labelled: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Dice, HD95 (mm, MONAI) and volumes (ml) of the labelled structures in one predicted label volume.
 
     Args:
         pred: (X, Y, Z) or (X, Y) predicted labels.
@@ -123,24 +144,38 @@ def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, 
         spacing_known: False when ``spacing`` is a placeholder (a derived CAMUS copy): HD95 is
             then measured in pixels (``hd95_px``, with the placeholder as the pixel) and every
             figure in mm or ml is NaN, never a number in wrong units.
+        labelled: which structures the truth labels, and where (:attr:`~cardigan_utils.data.Case.labelled`):
+            None, every structure on every slice; else ``{name: bool per slice of the last axis (or
+            one bool)}``. A structure is scored only on its labelled slices (prediction and truth
+            both cut to them), and a structure labelled nowhere gets no row at all: a missing
+            label is never scored as Dice 0 or 1.
 
     Returns:
-        One dict per structure: structure, dice (NaN if absent from both; 0 if predicted where the
-        truth has none), hd95_mm (NaN unless present in both and the spacing known), hd95_px (NaN
-        when the spacing is known), voxels_pred, voxels_true, volume_pred_ml, volume_true_ml (NaN
-        when the spacing is unknown), spacing_known.
+        One dict per labelled structure: structure, dice (NaN if absent from both; 0 if predicted
+        where the truth has none), hd95_mm (NaN unless present in both and the spacing known),
+        hd95_px (NaN when the spacing is known), voxels_pred, voxels_true, volume_pred_ml,
+        volume_true_ml (NaN when the spacing is unknown), spacing_known, labelled_slices (how many
+        slices of the volume were scored for it).
     """
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    n_slices = pred.shape[-1] if pred.ndim == 3 else 1
+    masks = {k: _slice_mask(labelled, names[k], n_slices) for k in (1, 2, 3)}
+    scored = [k for k in (1, 2, 3) if masks[k].any()]
     voxel_ml = float(np.prod(spacing)) / 1000 if spacing_known else float("nan")
+    p1, t1 = _onehot_volume(pred), _onehot_volume(truth)
+    if pred.ndim == 3:  # each structure only on its labelled slices
+        keep = torch.ones(p1.shape[1], 1, 1, n_slices, dtype=p1.dtype)
+        for k in (1, 2, 3):
+            keep[k, ..., :] = torch.as_tensor(np.array(masks[k]), dtype=p1.dtype)
+        p1, t1 = p1 * keep, t1 * keep
     with warnings.catch_warnings():  # a structure absent from one side: MONAI warns, we report NaN below
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside its own metric
-        hd = compute_hausdorff_distance(_onehot_volume(pred), _onehot_volume(truth), include_background=False,
-                                        percentile=95, spacing=list(spacing))[0]
+        hd = compute_hausdorff_distance(p1, t1, include_background=False, percentile=95, spacing=list(spacing))[0]
     rows = []
-    for k in (1, 2, 3):
-        pk, tk = pred == k, truth == k
+    for k in scored:
+        pk, tk = p1[0, k].numpy().astype(bool), t1[0, k].numpy().astype(bool)
         both = pk.sum() + tk.sum()
         distance = float(hd[k - 1]) if pk.any() and tk.any() else float("nan")
         rows.append({"structure": names[k], "dice": 2 * float((pk & tk).sum()) / float(both) if both else float("nan"),
@@ -148,8 +183,35 @@ def volume_scores(pred: np.ndarray, truth: np.ndarray, *, spacing: tuple[float, 
                      "hd95_px": float("nan") if spacing_known else distance,
                      "voxels_pred": int(pk.sum()), "voxels_true": int(tk.sum()),
                      "volume_pred_ml": float(pk.sum()) * voxel_ml, "volume_true_ml": float(tk.sum()) * voxel_ml,
-                     "spacing_known": bool(spacing_known)})
+                     "spacing_known": bool(spacing_known), "labelled_slices": int(masks[k].sum())})
     return rows
+
+
+def unlabelled_structures(labelled: Mapping[str, Any] | None, names: dict[int, str]) -> list[str]:
+    """The structures a ground truth does not label anywhere (so nothing is scored for them).
+
+    Args:
+        labelled: as :func:`volume_scores` takes it (None: all labelled).
+        names: class index -> structure name.
+
+    Returns:
+        Their names, in label order (empty when every structure is labelled somewhere).
+    """
+    return [names[k] for k in (1, 2, 3) if not _slice_mask(labelled, names[k], 1 if labelled is None else None).any()]
+
+
+def _slice_mask(labelled: Mapping[str, Any] | None, name: str, n_slices: int | None) -> np.ndarray:
+    """Where structure ``name`` is labelled: a bool array per slice (all True when ``labelled`` is None)."""
+    if labelled is None:
+        return np.ones(n_slices or 1, bool)
+    mask = np.asarray(labelled.get(name, False), bool)
+    if n_slices is None:
+        return mask.reshape(-1)
+    if mask.ndim == 0:
+        return np.full(n_slices, bool(mask))
+    if mask.shape != (n_slices,):
+        raise ValueError(f"the {name} labelled-slice mask has {mask.size} entries for {n_slices} slices")
+    return mask
 
 
 def _onehot_volume(x: np.ndarray) -> torch.Tensor:
