@@ -34,8 +34,9 @@ import numpy as np
 from . import config, distributed, study
 from .augment import augment_batch
 from .config import PROFILES, check_parameters, profile_params, progress_enabled
-from .data import dataset_names, load_run_cache
+from .data import dataset_names, get_dataset, load_run_cache
 from .images import get_family
+from .labels import structure_names
 from .lab import build_lab
 from .notebook import NOTEBOOK_DIR, NotebookFailed, run_sequence
 from .runs import describe_os_error
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--model", required=True, help="segmenter.pt written by train_segmenter")
     seg.add_argument("--input", required=True, help="folder of images (.nii.gz, .nii, .mhd), any size and spacing")
     seg.add_argument("--output", required=True, help="where <name>_gt.nii.gz predictions and volumes.csv go")
+    seg.add_argument("--dataset", default=None, type=_registered, metavar="NAME",
+                     help="read --input with this registered dataset's reader (M&Ms 4-D cines, Sunnybrook DICOM...); "
+                          "predictions go to <output>/<patient>/<case>_gt.nii.gz in the input's geometry")
     seg.add_argument("--device", default=None)
     seg.add_argument("--overwrite", action="store_true",
                      help="redo the predictions an earlier run wrote in --output (no other file there is ever replaced)")
@@ -186,13 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--truth", required=True)
     ev.add_argument("--modality", choices=("mri", "echo"), default=None,
                     help="the structures' convention (default: the --truth folder's dataset, else mri)")
+    ev.add_argument("--dataset", default=None, type=_registered, metavar="NAME",
+                    help="read --truth with this dataset's reader: its labels converted, only the structures it "
+                         "labels scored (predictions of `cardigan segment --dataset NAME`)")
     st = sub.add_parser("study", help="notebook 05's study from a run directory, whole or one shard; --merge joins the shards")
     run_arguments(st)
     st.add_argument("--regimes", nargs="+", default=None, choices=study.REGIMES, metavar="REGIME",
                     help=f"some of {', '.join(study.REGIMES)} (default: all, or the real ones without notebook 04's set)")
     st.add_argument("--fractions", nargs="+", type=float, default=None, help="default: the profile's")
     st.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the profile's")
-    st.add_argument("--ood-data-dir", default=None, help="another dataset in the ACDC layout to score on")
+    st.add_argument("--ood", action="append", default=[], metavar="NAME=DIR", type=_ood_dataset,
+                    help="another registered dataset to score on, e.g. mnms=/data/MnM or sunnybrook=/data/SCD "
+                         "(repeat it; NAME alone: its environment variable); one domain per vendor it names")
     which = st.add_mutually_exclusive_group()
     which.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (from 0), e.g. 0/8")
     which.add_argument("--merge", action="store_true", help="join results.csv and the shard files; print the table")
@@ -256,16 +265,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    table = segment_folder(args.model, args.input, args.output, device=args.device, overwrite=args.overwrite)
+    table = segment_folder(args.model, args.input, args.output, dataset=args.dataset, device=args.device,
+                           overwrite=args.overwrite)
     print(f"cardigan: {table.image.nunique()} image(s) segmented into {Path(args.output).resolve()} (volumes.csv)")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    table = evaluate_folders(args.pred, args.truth, modality=args.modality)
+    table = evaluate_folders(args.pred, args.truth, modality=args.modality, dataset=args.dataset)
     # files whose spacing is a placeholder (a derived CAMUS copy) have HD95 in pixels only
     distances = [c for c in ("hd95_mm", "hd95_px") if table[c].notna().any()] or ["hd95_mm"]
-    print(table.groupby("structure")[["dice", *distances]].mean().round(3).to_string())
+    print(table.groupby("structure", sort=False)[["dice", *distances]].mean().round(3).to_string())
+    # only a dataset's reader knows what its truth leaves unlabelled (Sunnybrook: the RV); files are scored whole
+    skipped = [s for s in structure_names(get_dataset(args.dataset).modality)
+               if s not in set(table.structure)] if args.dataset else []
+    if skipped:
+        print(f"cardigan: {', '.join(skipped)} not labelled in {args.truth}: not scored")
     if not table.spacing_known.all():
         print(f"cardigan: {int((~table.spacing_known).sum() // 3)} file(s) have the 1.0 mm placeholder spacing (a derived "
               "copy): HD95 in pixels (hd95_px), volumes unknown")
@@ -307,6 +322,21 @@ def _train_or_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registered(name: str) -> str:
+    """A registered dataset name (argparse type); an unknown one is an error listing the registered ones."""
+    try:
+        get_dataset(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name
+
+
+def _ood_dataset(text: str) -> tuple[str, str | None]:
+    """``--ood NAME=DIR`` (or ``NAME``) as ``(name, folder or None)``; an unknown name lists the registered ones."""
+    name, _, folder = text.partition("=")
+    return _registered(name), folder or None
+
+
 def _study(args: argparse.Namespace) -> int:
     """``cardigan study``: train the runs (of a shard), or merge the shards and print the paper's table."""
     if args.merge:
@@ -326,7 +356,7 @@ def _study(args: argparse.Namespace) -> int:
     config.set_seed(args.seed)
     inputs = study.study_inputs(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
                                 image_size=args.image_size, regimes=args.regimes, fractions=args.fractions,
-                                seeds=args.seeds, ood_data_dir=args.ood_data_dir, progress=bars, log=log)
+                                seeds=args.seeds, ood_datasets=dict(args.ood), progress=bars, log=log)
     results = study.run_study(**inputs, device=args.device, shard=shard, progress_bar=bars, log=log)
     written = "results.csv" if shard is None else f"results_shard{shard[0]}of{shard[1]}.csv"
     print(f"cardigan: {results.groupby(study.RUN_KEYS).ngroups} run(s) in "

@@ -128,3 +128,17 @@ def refused(capsys, argv, *, mentions=(), unchanged=(), status=1) -> str:
         assert str(text) in lines[0], f"{text!r} not named in {lines[0]!r}"
     assert snapshot(*unchanged) == before, "an input file changed"
     return lines[0]
+
+
+def tiny_segmenter(run, dataset: str, *, n_patients: int, steps: int, image_size: int = 64,
+                   channels: tuple[int, ...] = (4, 8, 16), batch_size: int = 8):
+    """A U-Net of a few steps on phantom slices: weights to segment with, not a good model."""
+    from cardigan_utils.data import prepare_cache
+    from cardigan_utils.segmentation import data_config, train_segmenter
+
+    cache = prepare_cache(dataset, run_dir=run, image_size=image_size, n_patients=n_patients, progress=False)
+    idx, val = cache.indices("train"), cache.indices("val")
+    train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
+                    channels=channels, num_res_units=1, max_epochs=1, batch_size=batch_size, steps_per_epoch=steps,
+                    data=data_config(cache), device="cpu", progress_bar=False)
+    return run / "segmenter.pt"

@@ -24,7 +24,7 @@ import pytest
 import SimpleITK as sitk
 
 from cardigan_utils import cli
-from cardigan_utils.data import load_cases, prepare_cache
+from cardigan_utils.data import load_cases
 from cardigan_utils.data.acdc import read_acdc_patient
 from cardigan_utils.data.cache import build_cache
 from cardigan_utils.data.camus import read_camus_patient
@@ -32,8 +32,8 @@ from cardigan_utils.data.case import DataError
 from cardigan_utils.data.export import write_dataset
 from cardigan_utils.data.imageio import MAX_VOXELS, read_image, save_like
 from cardigan_utils.data.prepare import prepare_dataset
-from cardigan_utils.segmentation import data_config, load_segmenter, segment_volume, to_model_space, train_segmenter
-from conftest import ROOT, refused
+from cardigan_utils.segmentation import load_segmenter, segment_volume, to_model_space
+from conftest import ROOT, refused, tiny_segmenter
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -78,12 +78,7 @@ def camus_nifti(layouts, tmp_path):
 
 
 def _tiny_segmenter(run: Path, dataset: str) -> Path:
-    cache = prepare_cache(dataset, run_dir=run, image_size=32, n_patients=3, progress=False)
-    idx, val = cache.indices("train"), cache.indices("val")
-    train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
-                    channels=(4, 8), num_res_units=1, max_epochs=1, batch_size=4, steps_per_epoch=1,
-                    data=data_config(cache), device="cpu", progress_bar=False)
-    return run / "segmenter.pt"
+    return tiny_segmenter(run, dataset, n_patients=3, steps=1, image_size=32, channels=(4, 8), batch_size=4)
 
 
 @pytest.fixture(scope="module")

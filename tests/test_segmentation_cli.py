@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from cardigan_utils import cli
-from cardigan_utils.data import load_cases, prepare_cache
+from cardigan_utils.data import load_cases
 from cardigan_utils.data.export import write_dataset
-from cardigan_utils.segmentation import data_config, evaluate_folders, find_images, train_segmenter
+from cardigan_utils.segmentation import evaluate_folders, find_images
+from conftest import tiny_segmenter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -21,16 +22,6 @@ def acdc_like(tmp_path_factory):
     root = tmp_path_factory.mktemp("acdc_like")
     write_dataset(load_cases("phantom-mri", n_patients=2, seed=5), root / "ACDC", layout="acdc")
     return root / "ACDC" / "training"
-
-
-def tiny_segmenter(run, dataset: str, *, n_patients: int, steps: int):
-    """A U-Net of a few steps on phantom slices: weights to segment with, not a good model."""
-    cache = prepare_cache(dataset, run_dir=run, image_size=64, n_patients=n_patients, progress=False)
-    idx, val = cache.indices("train"), cache.indices("val")
-    train_segmenter([(cache.images[idx], cache.labels[idx])], val=(cache.images[val], cache.labels[val]), run_dir=run,
-                    channels=(4, 8, 16), num_res_units=1, max_epochs=1, batch_size=8, steps_per_epoch=steps,
-                    data=data_config(cache), device="cpu", progress_bar=False)
-    return run / "segmenter.pt"
 
 
 @pytest.fixture(scope="module")

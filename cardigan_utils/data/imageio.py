@@ -523,17 +523,21 @@ def save_like(path: str | Path, data: np.ndarray, *, like: ImageFile) -> None:
     sitk.WriteImage(img, str(path), useCompression=True)
 
 
-def save_nifti(path: str | Path, data: np.ndarray, spacing: tuple[float, ...]) -> None:
-    """Write ``data`` as NIfTI with a diagonal affine of ``spacing`` (mm).
+def save_nifti(path: str | Path, data: np.ndarray, spacing: tuple[float, ...], *,
+               affine: np.ndarray | None = None) -> None:
+    """Write ``data`` as NIfTI with a diagonal affine of ``spacing`` (mm), or the affine given.
 
     Args:
         path: destination, ``.nii.gz`` to compress.
         data: the array; its dtype is kept.
         spacing: voxel sizes, one per axis of ``data`` (at most 3 used in the affine).
+        affine: a 4x4 voxel-to-world matrix (the source file's, so a prediction overlays it);
+            None: the diagonal of ``spacing``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    affine = np.diag(list(spacing[:3]) + [1.0] * (4 - min(3, len(spacing))))
+    if affine is None:
+        affine = np.diag(list(spacing[:3]) + [1.0] * (4 - min(3, len(spacing))))
     img = nib.Nifti1Image(np.asarray(data), affine)
     img.header.set_zooms(tuple(spacing[: data.ndim]))
     nib.save(img, str(path))

@@ -2,7 +2,16 @@
 scoring whole folders of volumes in their own geometry (:mod:`.folders`, behind ``cardigan segment``
 and ``cardigan evaluate``)."""
 
-from .folders import evaluate_folders, find_images, from_model_space, segment_folder, segment_volume, to_model_space
+from .folders import (
+    evaluate_folders,
+    find_images,
+    from_model_space,
+    prediction_path,
+    segment_dataset,
+    segment_folder,
+    segment_volume,
+    to_model_space,
+)
 from .train import data_config, load_segmenter, predict, train_segmenter
 
 __all__ = [
@@ -12,6 +21,8 @@ __all__ = [
     "from_model_space",
     "load_segmenter",
     "predict",
+    "prediction_path",
+    "segment_dataset",
     "segment_folder",
     "segment_volume",
     "to_model_space",

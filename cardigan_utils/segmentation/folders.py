@@ -20,8 +20,8 @@ import pandas as pd
 
 from ..config import progress
 from ..data.case import check_image, check_labels
-from ..data.imageio import is_placeholder_spacing, read_image, save_like
-from ..data.registry import recognise_folder
+from ..data.imageio import is_placeholder_spacing, read_image, save_like, save_nifti
+from ..data.registry import dataset_specs, get_dataset, recognise_folder
 from ..data.slices import DEFAULT_FOV_MM, crop_or_pad, fov_window, normalise_intensity, resample_slices
 from ..labels import LABELS
 from ..metrics import volume_scores
@@ -220,8 +220,8 @@ def _read(path, *, labels: bool = False):
     return volume.astype(np.float32), spacing3[:3], write
 
 
-def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite: bool = False,
-                   progress_bar: bool = True):
+def segment_folder(model_path, input_dir, output_dir, *, dataset: str | None = None, device=None,
+                   overwrite: bool = False, progress_bar: bool = True):
     """Segment every image of a folder; write ``<name>_gt.nii.gz`` beside a mirror of its path, and volumes.csv.
 
     The output folder keeps a record of the predictions written there (``.cardigan-written.json``,
@@ -234,6 +234,8 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
         input_dir: folder in the ACDC or CAMUS layout (any in-plane size and spacing); a folder of
             another layout is segmented too.
         output_dir: where predictions go (same sub-folders as the input); apart from ``input_dir``.
+        dataset: a registered dataset whose reader reads ``input_dir`` (M&Ms' 4-D cines, Sunnybrook's
+            DICOM series...): see :func:`segment_dataset`. None: every image file of the folder.
         device: where to run the model.
         overwrite: replace predictions already there (else they are kept: an interrupted run continues).
         progress_bar: a bar over the images.
@@ -251,14 +253,13 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_apart(output_dir, {"--input": input_dir}, output_name="--output")
+    if dataset is not None:
+        return segment_dataset(model_path, input_dir, output_dir, dataset=dataset, device=device, overwrite=overwrite,
+                               progress_bar=progress_bar)
     images = find_images(input_dir)
     if not images:
         raise FileNotFoundError(f"{input_dir}: no images (.nii.gz, .nii, .mhd) to segment")
-    model, config = load_segmenter(model_path, device=device)
-    data = config.get("data") or {}
-    if not {"modality", "image_size"} <= set(data):
-        raise ValueError(f"{model_path}: the checkpoint does not say how its slices were cut (modality, image_size, "
-                         "fov_mm); train it with train_segmenter(..., data=data_config(cache))")
+    model, data = _load_model(model_path, device=device)
     check_modality(model_path, data["modality"], input_dir)
     names = LABELS[data["modality"]]
     check_output_dir(output_dir, option="--output")
@@ -283,6 +284,108 @@ def segment_folder(model_path, input_dir, output_dir, *, device=None, overwrite:
             rows.append({"image": str(path.relative_to(input_dir)), "prediction": str(out.relative_to(output_dir)),
                          "structure": names[k], "voxels": int((labels == k).sum()),
                          "volume_ml": float((labels == k).sum()) * voxel_ml, "spacing_known": known})
+    table = pd.DataFrame(rows)
+    with record.writing(output_dir / "volumes.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def _load_model(model_path, *, device=None) -> tuple:
+    """(model, its config's ``data``: how its slices were cut) of a ``segmenter.pt``, or ValueError."""
+    model, config = load_segmenter(model_path, device=device)
+    data = config.get("data") or {}
+    if not {"modality", "image_size"} <= set(data):
+        raise ValueError(f"{model_path}: the checkpoint does not say how its slices were cut (modality, image_size, "
+                         "fov_mm); train it with train_segmenter(..., data=data_config(cache))")
+    return model, data
+
+
+def _dataset_spec(dataset: str, *, modality: str | None = None, model_path=None):
+    """The registered real dataset ``dataset`` (of the model's modality when given), or ValueError."""
+    spec = get_dataset(dataset)
+    if not spec.needs_folder:
+        raise ValueError(f"{dataset} is generated, it has no folder to read; give a real dataset "
+                         f"({', '.join(s.name for s in dataset_specs() if s.needs_folder)})")
+    if modality is not None and spec.modality != modality:
+        raise ValueError(f"{model_path} segments {modality} images but {dataset} holds {spec.modality} images; give a "
+                         f"model trained on {spec.modality} images")
+    return spec
+
+
+def prediction_path(output_dir, case) -> Path:
+    """Where :func:`segment_dataset` writes a Case's prediction: ``<output_dir>/<patient>/<key>_gt.nii.gz``.
+
+    Args:
+        output_dir: the output folder.
+        case: the Case (its ``patient_id`` and ``key``).
+
+    Returns:
+        The path.
+    """
+    return Path(output_dir) / case.patient_id / f"{case.key}_gt.nii.gz"
+
+
+def segment_dataset(model_path, input_dir, output_dir, *, dataset: str, device=None, overwrite: bool = False,
+                    progress_bar: bool = True) -> pd.DataFrame:
+    """Segment every Case a registered dataset's reader reads from a folder, written in the input's geometry.
+
+    For layouts whose files are not single frames: M&Ms-1's 4-D cines (the ED and ES frames its
+    information CSV names), Sunnybrook's DICOM series, cardiGAN's HDF5... Each Case's prediction
+    goes to :func:`prediction_path`, a NIfTI with the source's affine (``meta["affine"]``, else
+    the Case's spacing), labels in the kit's convention (:data:`cardigan_utils.labels.LABELS`),
+    whatever the dataset's own file convention. Predictions an earlier run wrote are kept (an
+    interrupted run continues) unless ``overwrite``; a file the kit did not write is never replaced.
+
+    Args:
+        model_path: a ``segmenter.pt`` written by ``train_segmenter``.
+        input_dir: the dataset's folder (root, split or one patient's, as its reader takes it).
+        output_dir: where predictions and ``volumes.csv`` go; apart from ``input_dir``.
+        dataset: the registered dataset name (e.g. ``"mnms"``, ``"sunnybrook"``).
+        device: where to run the model.
+        overwrite: redo predictions an earlier run wrote.
+        progress_bar: a bar over the patients.
+
+    Returns:
+        The volumes table (one row per Case and structure: image (the Case key), prediction,
+        patient_id, phase, view, vendor, structure, voxels, volume_ml, spacing_known); also
+        written to ``volumes.csv``.
+
+    Raises:
+        ValueError: an unknown or generated dataset, one of another modality than the model's, a
+            checkpoint that does not say how its slices were cut, output inside the input.
+        DataError: the folder is not in the dataset's layout, or a patient's files are damaged (one
+            line naming the file).
+        FileExistsError: a file the kit did not write stands where a prediction or volumes.csv goes.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    check_apart(output_dir, {"--input": input_dir}, output_name="--output")
+    model, data = _load_model(model_path, device=device)
+    spec = _dataset_spec(dataset, modality=data["modality"], model_path=model_path)
+    patients = spec.list_patients(input_dir)
+    check_output_dir(output_dir, option="--output")
+    record = OutputRecord(output_dir, command="cardigan segment")
+    record.check_replaceable(output_dir / "volumes.csv")
+    names, rows = LABELS[data["modality"]], []
+    for patient in progress(patients, desc=f"segment {dataset}", enabled=progress_bar):
+        cases = spec.read_patient(patient)
+        for case in cases:
+            record.check_replaceable(prediction_path(output_dir, case))
+        for case in cases:
+            out = prediction_path(output_dir, case)
+            if out.exists() and not overwrite:  # the kit's own (checked above): an earlier run's, kept
+                labels = _read(out, labels=True)[0].reshape(case.image.shape).astype(np.uint8)
+            else:
+                labels = segment_volume(model, case.image, case.spacing, modality=data["modality"],
+                                        image_size=data["image_size"], fov_mm=data.get("fov_mm"), source=case.key)
+                with record.writing(out) as tmp:
+                    save_nifti(tmp, labels, case.spacing, affine=case.meta.get("affine"))
+            voxel_ml = case.voxel_ml
+            for k in (1, 2, 3):
+                rows.append({"image": case.key, "prediction": str(out.relative_to(output_dir)),
+                             "patient_id": case.patient_id, "phase": case.phase, "view": case.view or "",
+                             "vendor": str(case.meta.get("vendor", "")), "structure": names[k],
+                             "voxels": int((labels == k).sum()), "volume_ml": float((labels == k).sum()) * voxel_ml,
+                             "spacing_known": case.spacing_known})
     table = pd.DataFrame(rows)
     with record.writing(output_dir / "volumes.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -321,7 +424,7 @@ def check_modality(model_path, modality: str, input_dir) -> None:
                          "images, or the folder of images the model was trained for")
 
 
-def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None):
+def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None, dataset: str | None = None):
     """Dice and HD95 (mm) per image and structure of predictions against ground truth files of the same name.
 
     Args:
@@ -330,11 +433,18 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None):
             another folder than ``pred_dir``, neither inside the other.
         modality: the structures' convention (``"mri"`` or ``"echo"``); None: that of the dataset whose
             layout ``truth_dir`` is in (:func:`~cardigan_utils.data.registry.recognise_folder`), else ``"mri"``.
+        dataset: a registered dataset whose reader reads ``truth_dir`` (its labels converted to the
+            kit's convention, and only the structures it labels scored, where it labels them), the
+            predictions being :func:`segment_dataset`'s (:func:`prediction_path`). None: truth files
+            of the same name, in the kit's convention; a folder recognised as a dataset with
+            another convention or partial labels (M&Ms, Sunnybrook) is refused, naming the option.
 
     Returns:
-        One row per image and structure (file and the columns of
+        One row per image and labelled structure (file and the columns of
         :func:`~cardigan_utils.metrics.overlap.volume_scores`: dice, hd95_mm, hd95_px, voxel counts,
-        volumes, spacing_known); also written to ``<pred_dir>/evaluation.csv``. An echo frame whose
+        volumes, spacing_known, labelled_slices; with ``dataset`` also patient_id, phase, view,
+        vendor); also written to ``<pred_dir>/evaluation.csv``. A structure the truth does not
+        label has no row (never a Dice of 0 or 1). An echo frame whose
         header holds the 1.0 mm placeholder (a derived CAMUS copy) has hd95_mm and the ml volumes
         NaN and hd95_px measured, never a number in mm.
 
@@ -354,8 +464,49 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None):
     preds = sorted(p for p in pred_dir.rglob("*_gt.nii.gz"))
     if not preds:
         raise FileNotFoundError(f"{pred_dir}: no *_gt.nii.gz predictions")
+    if dataset is not None:
+        table = _evaluate_dataset(pred_dir, truth_dir, spec=_dataset_spec(dataset))
+    else:
+        table = _evaluate_files(preds, pred_dir, truth_dir, modality=modality)
+    with record.writing(pred_dir / "evaluation.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def _evaluate_dataset(pred_dir: Path, truth_dir: Path, *, spec) -> pd.DataFrame:
+    """Rows of :func:`evaluate_folders` for the Cases a dataset's reader reads from ``truth_dir``."""
+    rows, missing = [], []
+    for patient in spec.list_patients(truth_dir):
+        for case in spec.read_patient(patient):
+            pred_path = prediction_path(pred_dir, case)
+            if not pred_path.exists():
+                missing.append(case.key)
+                continue
+            pred = _read(pred_path, labels=True)[0]
+            if pred.size != case.label.size:
+                raise ValueError(f"{pred_path}: shape {pred.shape} differs from {case.key}'s {case.label.shape} in "
+                                 f"{truth_dir}; segment that folder with --dataset {spec.name}")
+            for row in volume_scores(np.round(pred).astype(np.uint8).reshape(case.label.shape), case.label,
+                                     spacing=case.spacing, names=LABELS[spec.modality],
+                                     spacing_known=case.spacing_known, labelled=case.labelled):
+                rows.append({"file": str(pred_path.relative_to(pred_dir)), "patient_id": case.patient_id,
+                             "phase": case.phase, "view": case.view or "", "vendor": str(case.meta.get("vendor", "")),
+                             **row})
+    if not rows:
+        raise FileNotFoundError(f"{pred_dir}: no predictions for the {spec.name} cases of {truth_dir} (e.g. "
+                                f"{missing[:3]}); segment it with `cardigan segment --dataset {spec.name}`")
+    return pd.DataFrame(rows)
+
+
+def _evaluate_files(preds: list[Path], pred_dir: Path, truth_dir: Path, *, modality: str | None) -> pd.DataFrame:
+    """Rows of :func:`evaluate_folders` for truth files of the same name as the predictions."""
+    spec = recognise_folder(truth_dir)
+    if spec is not None and (dict(spec.label_map) != {k: k for k in spec.label_map}
+                             or set(spec.label_values) != {1, 2, 3}):
+        raise ValueError(f"{truth_dir} is a {spec.name} folder: its files hold another label convention or only some "
+                         f"structures; score it with --dataset {spec.name} (predictions of `cardigan segment "
+                         f"--dataset {spec.name}`)")
     if modality is None:
-        spec = recognise_folder(truth_dir)
         modality = spec.modality if spec is not None else "mri"
     rows, missing = [], []
     for pred_path in preds:
@@ -378,7 +529,4 @@ def evaluate_folders(pred_dir, truth_dir, *, modality: str | None = None):
             rows.append({"file": str(rel), **row})
     if not rows:
         raise FileNotFoundError(f"{truth_dir}: no ground truth matches the predictions (e.g. {missing[:3]})")
-    table = pd.DataFrame(rows)
-    with record.writing(pred_dir / "evaluation.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    return table
+    return pd.DataFrame(rows)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,10 +25,10 @@ import pandas as pd
 from .. import segmentation
 from ..augment import augment_batch
 from ..config import STAGE_DEFAULTS, profile_params
-from ..data import choose_patients, get_dataset, load_cases, prepare_cache, reference_dataset
+from ..data import choose_patients, dataset_specs, get_dataset, load_cases, prepare_cache
 from ..data.cache import load_cache, load_run_cache
 from ..data.phantom import ECHO_VENDORS, MRI_VENDORS
-from ..metrics import segmentation_scores
+from ..metrics import cache_unlabelled, segmentation_scores
 from ..runs import cache_dir, study_dir, synthetic_cache_name, write_text_atomic
 from .results import REGIMES, RUN_KEYS, append_results, check_regimes, done_runs, read_results, results_path
 from .shards import shard_runs
@@ -104,7 +104,8 @@ def run_path(run_dir: str | Path, regime: str, fraction: float, seed: int) -> Pa
 
 
 def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int = 0,
-                  data_dir: str | Path | None = None, progress: bool = True) -> dict[str, tuple[Any, np.ndarray]]:
+                  ood_datasets: Mapping[str, str | Path] | None = None,
+                  progress: bool = True) -> dict[str, tuple[Any, np.ndarray]]:
     """The domains every run is scored on: in-domain test patients and out-of-domain data.
 
     - ``in-domain``: the real cache's test patients.
@@ -112,19 +113,26 @@ def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int
       (anatomy never seen, indices after the training ones) of each scanner left out of training.
     - A real dataset (ACDC, CAMUS): the phantom of its modality (``phantom-mri``, ``phantom-echo``),
       ``n_patients`` phantom patients of every scanner.
-    - ``data_dir``: every patient of another dataset in the ACDC layout (e.g. a converted M&Ms
-      or a hospital's export), as ``external``.
+    - ``ood_datasets``: every patient of other registered datasets of the same modality, e.g.
+      ``{"mnms": "/data/MnM", "sunnybrook": "/data/SCD"}``, one domain per vendor where the
+      dataset says it (``mnms vendor A``, ...), else one named after the dataset. A dataset that
+      labels only some structures (Sunnybrook: no RV) is scored on those only.
 
     Args:
         real_cache: the training cache (notebook 01).
-        run_dir: the run directory (the extra caches go to ``run_dir/cache``).
+        run_dir: the run directory (the extra caches go to ``run_dir/cache``, ``ood-<name>_<size>``).
         n_patients: patients per out-of-domain phantom scanner.
         seed: phantom seed (the training one, so new patients are drawn after its indices).
-        data_dir: an extra dataset in the ACDC layout, or None.
+        ood_datasets: ``{registered dataset name: its folder}`` (None: none). A folder of None
+            uses the dataset's environment variable.
         progress: progress bars.
 
     Returns:
         ``{name: (cache, row indices)}`` for :func:`run_study`.
+
+    Raises:
+        ValueError: an unknown dataset name (the registered ones listed), a generated one, or one
+            of another modality than the training data.
     """
     manifest = real_cache.manifest
     size, dataset, modality = int(manifest["image_size"]), manifest["dataset"], manifest["modality"]
@@ -142,11 +150,52 @@ def study_domains(real_cache, *, run_dir: str | Path, n_patients: int, seed: int
         cache = prepare_cache(phantom, run_dir=run_dir, image_size=size, n_patients=n_patients, seed=seed,
                               progress=progress)
         domains[phantom] = (cache, np.arange(len(cache)))
-    if data_dir is not None:
-        cache = prepare_cache(reference_dataset(modality).name, run_dir=run_dir, image_size=size,
-                              data_dir=data_dir, seed=seed, name="external", progress=progress)
-        domains["external"] = (cache, np.arange(len(cache)))
+    for name, folder in (ood_datasets or {}).items():
+        spec = get_dataset(name)
+        if not spec.needs_folder or spec.modality != modality:
+            raise ValueError(f"ood_datasets: {name} is {'generated' if not spec.needs_folder else spec.modality}; "
+                             f"give real {modality} datasets, e.g. "
+                             f"{[s.name for s in dataset_specs() if s.needs_folder and s.modality == modality]}")
+        cache = prepare_cache(name, run_dir=run_dir, image_size=size, data_dir=folder, seed=seed, name=f"ood-{name}",
+                              progress=progress)
+        domains.update(vendor_domains(cache, name))
     return domains
+
+
+def vendor_domains(cache, name: str) -> dict[str, tuple[Any, np.ndarray]]:
+    """A dataset's cache as study domains: one per vendor it names, the rest under its own name.
+
+    Args:
+        cache: the dataset's slice cache.
+        name: the dataset's name.
+
+    Returns:
+        ``{"<name> vendor <V>": (cache, rows), ...}``, plus ``{name: (cache, rows)}`` for slices
+        without a vendor (all of them when the dataset names none).
+    """
+    vendor = cache.slices["vendor"].astype(str).to_numpy() if "vendor" in cache.slices else np.full(len(cache), "")
+    domains = {f"{name} vendor {v}": (cache, np.flatnonzero(vendor == v)) for v in sorted(set(vendor) - {""})}
+    if (vendor == "").any():
+        domains[name] = (cache, np.flatnonzero(vendor == ""))
+    return domains
+
+
+def check_fully_labelled(cache) -> None:
+    """Refuse to train on a cache whose truth leaves structures unlabelled (they would be learnt as background).
+
+    Args:
+        cache: the real training cache.
+
+    Raises:
+        ValueError: naming the dataset, what it does not label and what to do instead.
+    """
+    rows = np.concatenate([cache.indices("train"), cache.indices("val")])
+    columns = [c for c in cache.slices.columns if c.startswith("labelled_")]
+    missing = [c.removeprefix("labelled_") for c in columns if not cache.slices[c].iloc[rows].astype(bool).all()]
+    if missing:
+        raise ValueError(f"{cache.manifest['dataset']} does not label {', '.join(missing)} on every slice: a U-Net "
+                         "trained on it would learn them as background; train on a fully labelled dataset and score "
+                         f"{cache.manifest['dataset']} as an out-of-domain set (ood_datasets)")
 
 
 def study_inputs(
@@ -164,7 +213,7 @@ def study_inputs(
     steps_per_epoch: int | None = None,
     batch_size: int | None = None,
     n_ood_patients: int | None = None,
-    ood_data_dir: str | Path | None = None,
+    ood_datasets: Mapping[str, str | Path] | None = None,
     progress: bool = True,
     log=print,
 ) -> dict[str, Any]:
@@ -188,7 +237,7 @@ def study_inputs(
         steps_per_epoch: batches per epoch.
         batch_size: batch size.
         n_ood_patients: patients per unseen phantom scanner.
-        ood_data_dir: another dataset in the ACDC layout to score on, or None.
+        ood_datasets: other registered datasets to score on, ``{name: folder}`` (see :func:`study_domains`).
         progress: progress bars while out-of-domain caches are built.
         log: told when the synthetic set is missing.
 
@@ -217,7 +266,7 @@ def study_inputs(
         raise ValueError(f"the regimes {[r for r in regimes if 'synthetic' in r]} need the synthetic set that "
                          f"notebooks/04_generate.ipynb writes to {synthetic_path}; run it first")
     domains = study_domains(real, run_dir=run_dir, n_patients=params["n_ood_patients"], seed=seed,
-                            data_dir=ood_data_dir, progress=progress)
+                            ood_datasets=ood_datasets, progress=progress)
     return {"real_cache": real, "synthetic_cache": synthetic, "run_dir": run_dir, "domains": domains,
             "regimes": list(regimes), "fractions": list(params["fractions"]), "seeds": list(params["seeds"]),
             "mix_ratio": params["mix_ratio"], "max_epochs": params["max_epochs"],
@@ -275,6 +324,7 @@ def run_study(
     Returns:
         The whole results table (earlier runs included); with a shard, the table of its file.
     """
+    check_fully_labelled(real_cache)
     study_dir(run_dir).mkdir(parents=True, exist_ok=True)
     results_csv = results_path(run_dir)
     runs = [(regime, float(fraction), int(seed)) for regime in regimes for fraction in fractions for seed in seeds]
@@ -285,6 +335,7 @@ def run_study(
         results_path(run_dir, shard, suffix="done").unlink(missing_ok=True)  # marked again once this call has done them all
     done = {run: path.name for path in (out_csv, results_csv) for run in done_runs(path)}
     modality = real_cache.manifest["modality"]
+    told: set[str] = set()  # domains whose unlabelled structures were logged
     val_idx = real_cache.indices("val")
     val = (np.asarray(real_cache.images[val_idx]), np.asarray(real_cache.labels[val_idx]))
     for regime, fraction, seed in runs:
@@ -303,6 +354,10 @@ def run_study(
         for domain, (cache, idx) in domains.items():
             scores = segmentation_scores(segmentation.predict(model, cache.images[idx]), cache, idx)
             frames.append(scores.assign(domain=domain))
+            unlabelled = cache_unlabelled(cache, idx)
+            if unlabelled and domain not in told:
+                told.add(domain)
+                log(f"{domain}: {', '.join(unlabelled)} not labelled there, not scored")
         rows = pd.concat(frames).assign(regime=regime, fraction=fraction, seed=seed,
                                         n_train=int(sum(len(s[0]) for s in sources)))
         append_results(out_csv, rows[RUN_KEYS + [c for c in rows.columns if c not in RUN_KEYS]])

@@ -1,0 +1,72 @@
+"""`cardigan segment --dataset` and `cardigan evaluate --dataset`: any registered layout, predictions in the input's geometry."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardigan_utils import cli
+from cardigan_utils.data import get_dataset
+from cardigan_utils.segmentation import evaluate_folders, prediction_path, segment_dataset
+from conftest import tiny_segmenter
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return tiny_segmenter(tmp_path_factory.mktemp("model"), "phantom-mri", n_patients=5, steps=3)
+
+
+@pytest.fixture(scope="module")
+def acdc_example(tmp_path_factory):
+    return get_dataset("acdc").write_example(tmp_path_factory.mktemp("acdc") / "ACDC", n_patients=2, seed=3)
+
+
+def test_segment_and_evaluate_a_registered_layout(acdc_example, model_path, tmp_path, capsys):
+    out = tmp_path / "pred"
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(acdc_example), "--output", str(out),
+                     "--dataset", "acdc"]) == 0
+    spec = get_dataset("acdc")
+    cases = [c for p in spec.list_patients(acdc_example) for c in spec.read_patient(p)]
+    for case in cases:  # each prediction overlays the frame it segments
+        pred = nib.load(prediction_path(out, case))
+        source = nib.load(case.meta["image_path"])
+        assert pred.shape == case.image.shape and np.allclose(pred.affine, source.affine)
+    volumes = pd.read_csv(out / "volumes.csv", keep_default_na=False)
+    assert len(volumes) == 3 * len(cases) and set(volumes.image) == {c.key for c in cases}
+    assert "2 image" not in capsys.readouterr().out
+
+    assert cli.main(["evaluate", "--pred", str(out), "--truth", str(acdc_example), "--dataset", "acdc"]) == 0
+    printed = capsys.readouterr().out
+    assert "not scored" not in printed
+    table = pd.read_csv(out / "evaluation.csv", keep_default_na=False)
+    assert set(table.structure) == {"RV", "MYO", "LV"} and len(table) == 3 * len(cases)
+    assert {"patient_id", "phase", "vendor", "labelled_slices"} <= set(table.columns)
+
+
+def test_a_perfect_prediction_scores_one(acdc_example, tmp_path):
+    from cardigan_utils.data.imageio import save_nifti
+
+    spec = get_dataset("acdc")
+    for patient in spec.list_patients(acdc_example):
+        for case in spec.read_patient(patient):
+            save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing)
+    table = evaluate_folders(tmp_path / "pred", acdc_example, dataset="acdc")
+    assert np.allclose(table.dice, 1.0)
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("mnist", "unknown dataset 'mnist'"),
+    ("phantom-mri", "phantom-mri is generated"),
+    ("camus", "segments mri images but camus holds echo images"),
+])
+def test_bad_dataset_choices_are_one_line_errors(dataset, message, acdc_example, model_path, tmp_path, capsys):
+    with pytest.raises(ValueError, match=message):
+        segment_dataset(model_path, acdc_example, tmp_path / "pred", dataset=dataset)
+    assert not (tmp_path / "pred").exists()
+    if dataset != "mnist":
+        code = cli.main(["segment", "--model", str(model_path), "--input", str(acdc_example), "--output",
+                         str(tmp_path / "pred"), "--dataset", dataset])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and err.count("\n") == 1
