@@ -185,3 +185,37 @@ def test_compare_with_papers_reads_the_interval(shift, modality, expected):
     sentence = compare_with_papers(pd.DataFrame(rows), modality=modality)
     assert expected in sentence and ("cardiGAN" in sentence) == (modality == "echo")
     assert "95 % CI" in sentence and "5 seeds" in sentence
+
+
+def test_registered_datasets_become_domains_per_vendor(tmp_path):
+    from cardigan_utils.data import get_dataset, load_cases
+
+    real = prepare_cache("phantom-mri", run_dir=tmp_path, image_size=32, cases=load_cases("phantom-mri", n_patients=4),
+                         progress=False)
+    acdc = get_dataset("acdc").write_example(tmp_path / "ACDC", n_patients=2, seed=4)
+    domains = study.study_domains(real, run_dir=tmp_path, n_patients=1, ood_datasets={"acdc": acdc}, progress=False)
+    cache, idx = domains["acdc"]  # ACDC names no vendor: one domain, every patient
+    assert cache.slices.patient_id.iloc[idx].nunique() == 2 and len(idx) == len(cache)
+    by_vendor = study.vendor_domains(real, "phantom")
+    assert set(by_vendor) == {f"phantom vendor {v}" for v in set(real.slices.vendor)}
+    assert sorted(np.concatenate([i for _, i in by_vendor.values()]).tolist()) == list(range(len(real)))
+    with pytest.raises(ValueError, match="camus is echo; give real mri datasets"):
+        study.study_domains(real, run_dir=tmp_path, n_patients=1, ood_datasets={"camus": acdc}, progress=False)
+    with pytest.raises(ValueError, match="phantom-echo is generated"):
+        study.study_domains(real, run_dir=tmp_path, n_patients=1, ood_datasets={"phantom-echo": None}, progress=False)
+
+
+def test_training_on_partly_labelled_truth_is_refused(tmp_path):
+    import dataclasses
+
+    from cardigan_utils.data import load_cases
+
+    cases = []
+    for c in load_cases("phantom-mri", n_patients=4):
+        label = np.where(c.label == 1, 0, c.label).astype(np.uint8)  # no RV, as Sunnybrook
+        cases.append(dataclasses.replace(c, label=label, labelled={"MYO": True, "LV": True}))
+    partial = prepare_cache("phantom-mri", run_dir=tmp_path, image_size=32, cases=cases, name="partial", progress=False)
+    with pytest.raises(ValueError, match="does not label RV on every slice"):
+        study.run_study(partial, None, run_dir=tmp_path, domains={}, regimes=("real",), fractions=(1.0,), seeds=(0,),
+                        **FAST, log=lambda line: None)
+    assert not (tmp_path / "study").exists()

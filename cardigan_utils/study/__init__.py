@@ -18,12 +18,22 @@ from .analysis import (
 )
 from .plots import regime_predictions, study_boxes, study_points
 from .results import REGIMES, RUN_KEYS, check_regimes, read_results, results_path
-from .run import run_path, run_sources, run_study, study_domains, study_inputs, training_patients
+from .run import (
+    check_fully_labelled,
+    run_path,
+    run_sources,
+    run_study,
+    study_domains,
+    study_inputs,
+    training_patients,
+    vendor_domains,
+)
 from .shards import merge_shards, parse_shard, shard_runs
 
 __all__ = [
     "REGIMES",
     "RUN_KEYS",
+    "check_fully_labelled",
     "check_regimes",
     "clinical_table",
     "compare_with_papers",
@@ -48,4 +58,5 @@ __all__ = [
     "study_points",
     "summary_table",
     "training_patients",
+    "vendor_domains",
 ]
