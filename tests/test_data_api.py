@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cardigan_utils import metrics, runs
-from cardigan_utils.data import choose_patients, load_cases, prepare_cache, reference_cases
+from cardigan_utils.data import choose_patients, dataset_specs, get_dataset, load_cases, prepare_cache, reference_cases
 from cardigan_utils.data.acdc import read_acdc
 from cardigan_utils.data.camus import read_camus
 from cardigan_utils.data.export import official_ids
@@ -98,3 +98,17 @@ def test_phantom_written_in_official_layouts_reads_back(tmp_path, modality, layo
 def test_write_metrics_writes_strict_json(tmp_path):
     path = runs.write_metrics(tmp_path, "05_segmentation", {"ci": [float("nan"), 0.1], "d": {"x": float("inf")}})
     assert json.loads(path.read_text()) == {"ci": [None, 0.1], "d": {"x": None}}
+
+
+@pytest.mark.parametrize("name", [s.name for s in dataset_specs() if s.needs_folder])
+def test_make_phantom_writes_any_registered_dataset(tmp_path, name):
+    out = tmp_path / name
+    cmd = [sys.executable, str(ROOT / "data_scripts" / "make_phantom.py"), "--dataset", name, "--n-patients", "2",
+           "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    source = done.stdout.split(f"as {name} to ")[1].split(" (set ")[0]  # the folder or file it says it wrote
+    report = get_dataset(name).verify(source, progress=False)
+    assert not report.problems and len({c.patient_id for c in report.cases}) == 2
+    again = subprocess.run(cmd, capture_output=True, text=True)  # never over a folder that holds something
+    assert again.returncode == 1 and "not empty" in again.stderr and again.stderr.count("\n") == 1
