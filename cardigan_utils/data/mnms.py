@@ -35,6 +35,7 @@ registry (``DATASETS``, at the bottom).
 from __future__ import annotations
 
 import csv
+import io
 import string
 import warnings
 from pathlib import Path
@@ -100,6 +101,7 @@ def _number(text: str) -> float | str:
 
 
 def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file ([] when it cannot be read)."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
             return [h.strip() for h in next(csv.reader(f), [])]
@@ -119,11 +121,11 @@ def _find_csv(folders: Iterable[Path], column: str) -> Path | None:
 
 def _read_info(path: Path, required: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """The rows of an information CSV keyed by :func:`_key` of its first required column."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read it ({type(err).__name__}); copy the CSV from the download again") from None
-    reader = csv.DictReader(text.splitlines())
+    try:  # free-text columns may hold Latin-1 accents: replaced, the columns read are ASCII
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read it ({err.strerror}); copy the CSV from the download again") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [(h or "").strip() for h in reader.fieldnames or []]
     missing = [c for c in required if c not in header]
     if missing:
