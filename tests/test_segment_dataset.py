@@ -70,3 +70,35 @@ def test_bad_dataset_choices_are_one_line_errors(dataset, message, acdc_example,
                          str(tmp_path / "pred"), "--dataset", dataset])
         err = capsys.readouterr().err
         assert code == 1 and message in err and err.count("\n") == 1
+
+
+def test_mnms_4d_cines_are_segmented_at_ed_and_es_in_their_geometry(model_path, tmp_path, capsys):
+    spec = get_dataset("mnms")
+    root = spec.write_example(tmp_path / "MnM", n_patients=2, seed=1)
+    out = tmp_path / "pred"
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
+                     "--dataset", "mnms"]) == 0
+    cases = [c for p in spec.list_patients(root) for c in spec.read_patient(p)]
+    for case in cases:
+        pred = nib.load(prediction_path(out, case))
+        cine = nib.load(case.meta["image_path"])  # 4-D: the prediction is one frame of it, same voxel grid
+        assert cine.ndim == 4 and pred.shape == cine.shape[:3] and np.allclose(pred.affine, cine.affine)
+    capsys.readouterr()
+    # the truth files hold M&Ms' 1 LV, 2 MYO, 3 RV: scoring them as files would swap LV and RV
+    code = cli.main(["evaluate", "--pred", str(out), "--truth", str(root)])
+    err = capsys.readouterr().err
+    assert code == 1 and "--dataset mnms" in err and err.count("\n") == 1
+    table = evaluate_folders(out, root, dataset="mnms")
+    assert set(table.structure) == {"RV", "MYO", "LV"} and set(table.vendor) == {c.meta["vendor"] for c in cases}
+
+
+def test_a_perfect_mnms_prediction_scores_one_after_the_label_remap(tmp_path):
+    from cardigan_utils.data.imageio import save_nifti
+
+    spec = get_dataset("mnms")
+    root = spec.write_example(tmp_path / "MnM", n_patients=2, seed=2)
+    for patient in spec.list_patients(root):
+        for case in spec.read_patient(patient):  # the kit's convention, as segment_dataset writes it
+            save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing, affine=case.meta["affine"])
+    table = evaluate_folders(tmp_path / "pred", root, dataset="mnms")
+    assert np.allclose(table.dice, 1.0) and set(table.structure) == {"RV", "MYO", "LV"}

@@ -9,6 +9,7 @@ from cardigan_utils.data import prepare_cache
 from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+OOD_LAYOUTS = ("mnms", "mnms2")  # the registered datasets whose phantom-written folders a study scores
 FAST = dict(max_epochs=1, batch_size=8, steps_per_epoch=2, channels=(4, 8, 16), device="cpu", progress_bar=False)
 
 
@@ -219,3 +220,27 @@ def test_training_on_partly_labelled_truth_is_refused(tmp_path):
         study.run_study(partial, None, run_dir=tmp_path, domains={}, regimes=("real",), fractions=(1.0,), seeds=(0,),
                         **FAST, log=lambda line: None)
     assert not (tmp_path / "study").exists()
+
+
+def test_a_study_scores_each_new_layout_per_vendor_and_only_what_is_labelled(caches, tmp_path):
+    from cardigan_utils.data import get_dataset
+
+    real, _ = caches
+    sources = {name: get_dataset(name).write_example(tmp_path / name, n_patients=3, seed=2) for name in OOD_LAYOUTS}
+    domains = study.study_domains(real, run_dir=tmp_path, n_patients=1, ood_datasets=sources, progress=False)
+    lines = []
+    table = study.run_study(real, None, run_dir=tmp_path, domains=domains, regimes=("real",), fractions=(1.0,),
+                            seeds=(0,), **FAST, log=lines.append)
+    for name in OOD_LAYOUTS:
+        spec = get_dataset(name)
+        cases = [c for p in spec.list_patients(sources[name]) for c in spec.read_patient(p)]
+        vendors = {str(c.meta.get("vendor", "")) for c in cases}
+        expected = {f"{name} vendor {v}" if v else name for v in vendors}
+        assert expected <= set(domains) and expected <= set(table.domain)
+        rows = table[table.domain.isin(expected)]
+        assert set(rows.vendor.astype(str).replace("nan", "")) == vendors
+        scored = {s for c in cases for s in c.labelled_structures}
+        assert set(rows.structure) == scored  # Sunnybrook: MYO and LV only, never an RV row
+        assert rows.dice.between(0, 1).all() and (rows.labelled_slices > 0).all()
+        if scored != {"RV", "MYO", "LV"}:
+            assert any(line.startswith(f"{name}") and "not labelled there, not scored" in line for line in lines)
