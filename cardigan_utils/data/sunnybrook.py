@@ -248,9 +248,12 @@ def contour_mask(points: np.ndarray, shape: tuple[int, int], *, source: str) -> 
         x, y = points[np.argmax(outside)]
         raise DataError(f"{source}: point ({x:g}, {y:g}) is outside the {nx} x {ny} image; the contour belongs to "
                         f"another image, check the case's series in {TABLE}")
-    xs, ys = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
-    inside = Polygon(points).contains_points(np.column_stack([xs.ravel(), ys.ravel()]))
-    return inside.reshape(nx, ny)
+    (x0, y0), (x1, y1) = np.ceil(points.min(axis=0)).astype(int), np.floor(points.max(axis=0)).astype(int)
+    xs, ys = np.meshgrid(np.arange(max(x0, 0), min(x1, nx - 1) + 1), np.arange(max(y0, 0), min(y1, ny - 1) + 1),
+                         indexing="ij")  # only the pixels of the contour's bounding box can be inside
+    mask = np.zeros((nx, ny), bool)
+    mask[xs, ys] = Polygon(points).contains_points(np.column_stack([xs.ravel(), ys.ravel()])).reshape(xs.shape)
+    return mask
 
 
 def _area(points: np.ndarray) -> float:
