@@ -319,6 +319,8 @@ def _read_series(folder: Path, series: str, *, table: Path) -> _Series:
                         "case's series number in the table")
     heads = {f: _read_dicom(f) for f in files}
     first = heads[files[0]]
+    if first.get("Rows") is None or first.get("Columns") is None:
+        raise DataError(f"{files[0]}: no Rows / Columns, it is not an image; fix the case's series number in {table}")
     orientation = _numbers(first, "ImageOrientationPatient", 6, files[0])
     normal = None if orientation is None else np.cross(orientation[:3], orientation[3:])
 
@@ -330,10 +332,10 @@ def _read_series(folder: Path, series: str, *, table: Path) -> _Series:
             return float(heads[f].SliceLocation)
         raise DataError(f"{f}: no ImagePositionPatient or SliceLocation, so its slice is unknown; {_FIX_HEADERS}")
 
-    where = {f: position(f) for f in files}
+    along = {f: position(f) for f in files}  # mm along the slice normal
     slices: list[list[Path]] = []
-    for f in sorted(files, key=where.get):
-        if slices and where[f] - where[slices[-1][0]] < _SAME_SLICE_MM:
+    for f in sorted(files, key=along.get):
+        if slices and along[f] - along[slices[-1][0]] < _SAME_SLICE_MM:
             slices[-1].append(f)
         else:
             slices.append([f])
@@ -344,7 +346,7 @@ def _read_series(folder: Path, series: str, *, table: Path) -> _Series:
     if pixel is None:
         raise DataError(f"{files[0]}: no PixelSpacing; {_FIX_HEADERS}")
     if len(slices) > 1:
-        step = float(np.median(np.diff([where[s[0]] for s in slices])))
+        step = float(np.median(np.diff([along[s[0]] for s in slices])))
     elif first.get("SliceThickness") is not None:
         step = float(first.SliceThickness)
     else:
@@ -416,8 +418,9 @@ def _read_contours(folder: Path, series: _Series, *, table: Path) -> dict[str, d
 def _ed_es(folder: Path, endo: dict[tuple[int, int], tuple[Path, np.ndarray]], phases: list[int]) -> tuple[int, int]:
     """The ED and ES phases among the two contoured ones: ED has the larger endocardial area."""
     if len(phases) != 2:
-        raise DataError(f"{folder}: contours on {len(phases)} phase(s) (phase {', '.join(str(p + 1) for p in phases)} "
-                        "of the cycle), expected two, ED and ES; restore the missing contour files")
+        found = f"phase(s) {', '.join(str(p + 1) for p in phases)} of the cycle" if phases else "no phase"
+        raise DataError(f"{folder}: contours on {found}, expected two, ED and ES; restore the missing "
+                        "IM-xxxx-NNNN-{i,o}contour-manual.txt files")
     area = {p: {z: _area(points) for (z, q), (_, points) in endo.items() if q == p} for p in phases}
     common = set(area[phases[0]]) & set(area[phases[1]])
 
