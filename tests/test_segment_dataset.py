@@ -102,3 +102,38 @@ def test_a_perfect_mnms_prediction_scores_one_after_the_label_remap(tmp_path):
             save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing, affine=case.meta["affine"])
     table = evaluate_folders(tmp_path / "pred", root, dataset="mnms")
     assert np.allclose(table.dice, 1.0) and set(table.structure) == {"RV", "MYO", "LV"}
+
+
+def test_sunnybrook_dicom_is_segmented_and_only_its_labelled_structures_scored(model_path, tmp_path, capsys):
+    spec = get_dataset("sunnybrook")
+    root = spec.write_example(tmp_path / "SCD", n_patients=2, seed=1)
+    out = tmp_path / "pred"
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
+                     "--dataset", "sunnybrook"]) == 0
+    cases = [c for p in spec.list_patients(root) for c in spec.read_patient(p)]
+    for case in cases:  # a NIfTI over the DICOM series: its grid and its position in the scanner
+        pred = nib.load(prediction_path(out, case))
+        assert pred.shape == case.image.shape and np.allclose(pred.affine, case.meta["affine"])
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--pred", str(out), "--truth", str(root), "--dataset", "sunnybrook"]) == 0
+    printed = capsys.readouterr().out
+    assert "RV not labelled in" in printed and "not scored" in printed
+    table = pd.read_csv(out / "evaluation.csv")
+    assert set(table.structure) == {"MYO", "LV"}
+
+
+def test_a_perfect_sunnybrook_prediction_scores_one_whatever_it_says_where_nothing_is_labelled(tmp_path):
+    from cardigan_utils.data.imageio import save_nifti
+
+    spec = get_dataset("sunnybrook")
+    root = spec.write_example(tmp_path / "SCD", n_patients=2, seed=2)
+    for patient in spec.list_patients(root):
+        for case in spec.read_patient(patient):
+            pred = case.label.copy()
+            unknown = ~case.labelled_slices("MYO")
+            pred[..., unknown] = np.where(pred[..., unknown] == 0, 2, pred[..., unknown])  # MYO where it is unknown
+            pred[:3, :3] = 1  # an RV: Sunnybrook does not label it
+            save_nifti(prediction_path(tmp_path / "pred", case), pred, case.spacing, affine=case.meta["affine"])
+    table = evaluate_folders(tmp_path / "pred", root, dataset="sunnybrook")
+    assert set(table.structure) == {"MYO", "LV"} and np.allclose(table.dice, 1.0)
+    assert (table.labelled_slices > 0).all()

@@ -9,7 +9,7 @@ from cardigan_utils.data import prepare_cache
 from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-OOD_LAYOUTS = ("mnms", "mnms2")  # the registered datasets whose phantom-written folders a study scores
+OOD_LAYOUTS = ("mnms", "mnms2", "sunnybrook")  # registered datasets whose phantom-written folders a study scores
 FAST = dict(max_epochs=1, batch_size=8, steps_per_epoch=2, channels=(4, 8, 16), device="cpu", progress_bar=False)
 
 
