@@ -454,5 +454,5 @@ def dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path | 
         return Path(os.environ[spec.env_var]).expanduser()
     raise FileNotFoundError(
         f"dataset {name!r} needs its folder: pass data_dir=... or set {spec.env_var} "
-        "(see README: 'Using the official ACDC / CAMUS downloads')"
+        "(see README: 'Using the official downloads')"
     )
