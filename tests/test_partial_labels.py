@@ -111,3 +111,12 @@ def test_a_fully_labelled_cache_scores_every_structure(tmp_path):
     scores = segmentation_scores(np.array(cache.labels), cache, np.arange(len(cache)))
     assert set(scores.structure) == {"RV", "MYO", "LV"}
     assert set(scores.vendor) == set(cache.slices.vendor)
+
+
+def test_a_partly_labelled_training_cache_is_refused_by_the_training_notebooks(tmp_path):
+    from cardigan_utils.data import load_run_cache, prepare_cache
+
+    cases = _sunnybrook_like(phantom_cases("phantom-mri", 3, seed=0))
+    prepare_cache("sunnybrook", run_dir=tmp_path, image_size=32, cases=cases, progress=False)  # notebook 01 browses it
+    with pytest.raises(ValueError, match="does not label RV, MYO on every slice.*out-of-domain set"):
+        load_run_cache(tmp_path, "sunnybrook", 32)  # notebooks 02-05 would train on it

@@ -15,7 +15,16 @@ import os
 import warnings
 from typing import Sequence
 
-from .cache import SliceCache, SliceDataset, build_cache, cache_dir, cache_spacing, load_cache, load_run_cache
+from .cache import (
+    SliceCache,
+    SliceDataset,
+    build_cache,
+    cache_dir,
+    cache_spacing,
+    check_fully_labelled,
+    load_cache,
+    load_run_cache,
+)
 from ..labels import LABELS
 from .case import Case, DataError
 from .registry import (
@@ -39,6 +48,7 @@ __all__ = [
     "build_cache",
     "choose_patients",
     "cache_dir",
+    "check_fully_labelled",
     "dataset_dir",
     "dataset_names",
     "dataset_specs",

@@ -177,6 +177,28 @@ def cache_spacing(cache: "SliceCache") -> float | None:
     return float(values.median()) if len(values) else None
 
 
+def check_fully_labelled(cache) -> None:
+    """Refuse to train on a cache whose truth leaves structures unlabelled (they would be learnt as background).
+
+    The shape VAE would learn hearts without an RV, the GAN would paint it as background, the
+    U-Net would be taught to miss it: a dataset that labels only some structures (Sunnybrook) is
+    for testing. :func:`load_run_cache` (the training cache of notebooks 02-05) and the study call it.
+
+    Args:
+        cache: the training cache.
+
+    Raises:
+        ValueError: naming the dataset, what it does not label and what to do instead.
+    """
+    rows = np.concatenate([cache.indices("train"), cache.indices("val")])
+    columns = [c for c in cache.slices.columns if c.startswith("labelled_")]
+    missing = [c.removeprefix("labelled_") for c in columns if not cache.slices[c].iloc[rows].astype(bool).all()]
+    if missing:
+        raise ValueError(f"{cache.manifest['dataset']} does not label {', '.join(missing)} on every slice: a U-Net "
+                         "trained on it would learn them as background; train on a fully labelled dataset and score "
+                         f"{cache.manifest['dataset']} as an out-of-domain set (ood_datasets)")
+
+
 def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "SliceCache":
     """The slice cache notebook 01 wrote into ``run_dir``, for the notebooks and commands that follow it.
 
@@ -191,6 +213,7 @@ def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "Slice
     Raises:
         FileNotFoundError: no finished cache of ``dataset`` at that size; the message names the
             sizes the run directory does hold and how to build the missing one.
+        ValueError: its truth leaves structures unlabelled (:func:`check_fully_labelled`).
     """
     path = cache_dir(run_dir, dataset, image_size)
     if not (path / "manifest.json").exists():
@@ -198,7 +221,9 @@ def load_run_cache(run_dir: str | Path, dataset: str, image_size: int) -> "Slice
         hint = f"; {path.parent} holds {', '.join(built)}: give the image size or profile that built it" if built else ""
         raise FileNotFoundError(f"no slice cache of {dataset} at {image_size} px in {path.parent}: run notebook 01 "
                                 f"first (notebooks/01_datasets.ipynb, or `cardigan run --only 01`){hint}")
-    return load_cache(path)
+    cache = load_cache(path)
+    check_fully_labelled(cache)
+    return cache
 
 
 def build_cache(

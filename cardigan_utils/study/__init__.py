@@ -19,7 +19,6 @@ from .analysis import (
 from .plots import regime_predictions, study_boxes, study_points
 from .results import REGIMES, RUN_KEYS, check_regimes, read_results, results_path
 from .run import (
-    check_fully_labelled,
     run_path,
     run_sources,
     run_study,
@@ -33,7 +32,6 @@ from .shards import merge_shards, parse_shard, shard_runs
 __all__ = [
     "REGIMES",
     "RUN_KEYS",
-    "check_fully_labelled",
     "check_regimes",
     "clinical_table",
     "compare_with_papers",

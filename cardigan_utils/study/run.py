@@ -26,7 +26,7 @@ from .. import segmentation
 from ..augment import augment_batch
 from ..config import STAGE_DEFAULTS, profile_params
 from ..data import choose_patients, dataset_specs, get_dataset, load_cases, prepare_cache
-from ..data.cache import load_cache, load_run_cache
+from ..data.cache import check_fully_labelled, load_cache, load_run_cache
 from ..data.phantom import ECHO_VENDORS, MRI_VENDORS
 from ..metrics import cache_unlabelled, segmentation_scores
 from ..runs import cache_dir, study_dir, synthetic_cache_name, write_text_atomic
@@ -178,24 +178,6 @@ def vendor_domains(cache, name: str) -> dict[str, tuple[Any, np.ndarray]]:
     if (vendor == "").any():
         domains[name] = (cache, np.flatnonzero(vendor == ""))
     return domains
-
-
-def check_fully_labelled(cache) -> None:
-    """Refuse to train on a cache whose truth leaves structures unlabelled (they would be learnt as background).
-
-    Args:
-        cache: the real training cache.
-
-    Raises:
-        ValueError: naming the dataset, what it does not label and what to do instead.
-    """
-    rows = np.concatenate([cache.indices("train"), cache.indices("val")])
-    columns = [c for c in cache.slices.columns if c.startswith("labelled_")]
-    missing = [c.removeprefix("labelled_") for c in columns if not cache.slices[c].iloc[rows].astype(bool).all()]
-    if missing:
-        raise ValueError(f"{cache.manifest['dataset']} does not label {', '.join(missing)} on every slice: a U-Net "
-                         "trained on it would learn them as background; train on a fully labelled dataset and score "
-                         f"{cache.manifest['dataset']} as an out-of-domain set (ood_datasets)")
 
 
 def study_inputs(
