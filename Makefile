@@ -20,6 +20,12 @@ $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c .ci/constraints.txt torch==2.13.0
 	$(PY) -m pip install --quiet -c .ci/constraints.txt -e ".[dev]"
+	@# nnU-Net v2, to run its own dataset check on the kit's export (tests/test_export_nnunet.py),
+	@# without its dependencies: in full they pull timm -> torchvision 0.28.0, a CUDA build on PyPI
+	@# whose import fails on the CPU torch ("operator torchvision::nms does not exist"), plus
+	@# huggingface_hub and safetensors: 82 MB of downloads, +315 MB installed. timm serves only
+	@# nnU-Net's Primus networks; what the dataset check, planning and trainer import comes with [dev].
+	$(PY) -m pip install --quiet --no-deps -c .ci/constraints.txt nnunetv2 dynamic-network-architectures
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cardigan kit)" >/dev/null
 	touch $@
 

@@ -304,3 +304,207 @@ def test_nnunet_dataset_dir(tmp_path):
     for name in ("", "He art", "Heart/1", "Herz.v2", "Hé"):
         with pytest.raises(ValueError, match="letters, digits"):
             nnunet_dataset_dir(tmp_path, dataset_id=5, name=name)
+
+
+# --- nnU-Net's own checks -----------------------------------------------------------------------
+
+
+def _nnunet_verify(dataset_dir):
+    """nnU-Net's verify_dataset_integrity on one worker (it spawns a pool); raises on a refusal."""
+    verify = pytest.importorskip("nnunetv2.experiment_planning.verify_dataset_integrity").verify_dataset_integrity
+    verify(str(dataset_dir), num_processes=1)
+
+
+def test_nnunet_own_integrity_check_accepts_the_export_and_refuses_a_broken_copy(valid_dataset, dataset_copy, capfd):
+    _nnunet_verify(valid_dataset[0])
+    said = capfd.readouterr().out
+    assert "verify_dataset_integrity Done" in said
+    assert not [line for line in said.splitlines() if line.startswith(("Error", "Warning", "WARNING"))], said
+    _rewrite(dataset_copy / "labelsTr" / "synth_000003.nii.gz", value=7)  # the check can fail
+    with pytest.raises(RuntimeError, match="unexpected labels"):
+        _nnunet_verify(dataset_copy)
+
+
+# --- splits_final.json: folds by patient, synthetic cases in training only ----------------------
+
+from cardigan_utils.data.export import nnunet_case_patients, nnunet_splits, write_nnunet_splits  # noqa: E402
+
+
+def _case_patients(n_patients=7, seed=0):
+    rng = np.random.default_rng(seed)
+    return {f"p{p}_{k:06d}": f"p{p}" for p in range(n_patients) for k in range(int(rng.integers(1, 5)))}
+
+
+def _assert_folds(folds, case_patients, synthetic, n_folds):
+    real = set(case_patients)
+    assert len(folds) == n_folds
+    val_fold = {}
+    for k, fold in enumerate(folds):
+        assert sorted(fold) == ["train", "val"] and fold["val"]
+        assert not set(fold["val"]) & set(synthetic)                       # no synthetic case is validated on
+        assert not set(fold["train"]) & set(fold["val"])
+        assert set(fold["train"]) == (real - set(fold["val"])) | set(synthetic)   # train = all the others
+        for case in fold["val"]:
+            assert case not in val_fold                                     # each real case in one val
+            val_fold[case] = k
+    assert set(val_fold) == real
+    by_patient = {}
+    for case, k in val_fold.items():
+        by_patient.setdefault(case_patients[case], set()).add(k)
+    assert all(len(ks) == 1 for ks in by_patient.values()), by_patient   # no patient in two folds' val
+    sizes = sorted(sum(1 for ks in by_patient.values() if k in ks) for k in range(n_folds))
+    assert sizes[-1] - sizes[0] <= 1                                        # patients dealt evenly
+
+
+@pytest.mark.parametrize("n_folds", [2, 3, 5, 7])
+def test_splits_keep_patients_together_and_synthetic_in_training(n_folds):
+    case_patients = _case_patients()
+    synthetic = [f"synth_{i:06d}" for i in range(9)]
+    folds = nnunet_splits(case_patients, synthetic=synthetic, n_folds=n_folds, seed=3)
+    _assert_folds(folds, case_patients, synthetic, n_folds)
+    assert folds == nnunet_splits(case_patients, synthetic=reversed(synthetic), n_folds=n_folds, seed=3)
+    if n_folds < 7:  # with one patient a fold, other seeds only reorder the folds
+        assert any(nnunet_splits(case_patients, synthetic=synthetic, n_folds=n_folds, seed=s) != folds
+                   for s in range(4, 8))
+
+
+@pytest.fixture()
+def mixed_dataset(tmp_path):
+    """A finished dataset of three real patients (two or three slices each) and four synthetic cases."""
+    out = tmp_path / "raw" / "Dataset510_Mixed"
+    images, labels = _data(n=12)
+    case_patients = {}
+    for p, (first, n) in enumerate([(0, 2), (2, 3), (5, 3)]):
+        ids = write_nnunet_cases(out, images[first:first + n], labels[first:first + n], start_index=0,
+                                 spacing=SPACING, case_prefix=f"patient{p:03d}")
+        case_patients.update({case: f"patient{p:03d}" for case in ids})
+    synthetic = write_nnunet_cases(out, images[8:], labels[8:], start_index=0, spacing=SPACING)
+    finish_nnunet_dataset(out, label_names=LABEL_NAMES)
+    return out, case_patients, synthetic
+
+
+def test_write_splits_where_nnunet_reads_them(mixed_dataset, tmp_path):
+    out, case_patients, synthetic = mixed_dataset
+    assert nnunet_case_patients(out) == (case_patients, synthetic)
+    path = write_nnunet_splits(out, tmp_path / "preprocessed", case_patients=case_patients, synthetic=synthetic,
+                               n_folds=3, seed=1)
+    assert path == tmp_path / "preprocessed" / "Dataset510_Mixed" / "splits_final.json"
+    folds = json.loads(path.read_text())
+    _assert_folds(folds, case_patients, synthetic, 3)
+    # written again with the same folds: fine; other folds: refused unless overwrite
+    write_nnunet_splits(out, tmp_path / "preprocessed", case_patients=case_patients, synthetic=synthetic,
+                        n_folds=3, seed=1)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_nnunet_splits(out, tmp_path / "preprocessed", case_patients=case_patients, synthetic=synthetic,
+                            n_folds=2, seed=1)
+    assert json.loads(path.read_text()) == folds
+    write_nnunet_splits(out, tmp_path / "preprocessed", case_patients=case_patients, synthetic=synthetic,
+                        n_folds=2, seed=1, overwrite=True)
+    assert len(json.loads(path.read_text())) == 2
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda cp, syn: ({**cp, "patient009_000000": "patient009"}, syn),
+     "case 'patient009_000000' is not in the dataset"),
+    (lambda cp, syn: (cp, syn + ["synth_000099"]), "case 'synth_000099' is not in the dataset"),
+    (lambda cp, syn: (cp, syn[1:]), "case 'synth_000000' has no patient and is not marked synthetic"),
+    (lambda cp, syn: (cp, syn + [next(iter(cp))]), "is both a real patient's case and synthetic"),
+])
+def test_write_splits_refuses_bad_cases_in_one_line(mixed_dataset, tmp_path, change, message):
+    out, case_patients, synthetic = mixed_dataset
+    case_patients, synthetic = change(case_patients, synthetic)
+    with pytest.raises(ValueError, match=message) as err:
+        write_nnunet_splits(out, tmp_path / "pp", case_patients=case_patients, synthetic=synthetic, n_folds=2)
+    assert "\n" not in str(err.value) and str(out) in str(err.value)
+    assert not (tmp_path / "pp").exists()
+
+
+@pytest.mark.parametrize("n_folds", [4, 1, 0, 2.0, True])
+def test_write_splits_refuses_a_bad_number_of_folds(mixed_dataset, tmp_path, n_folds):
+    out, case_patients, synthetic = mixed_dataset
+    with pytest.raises(ValueError, match=r"n_folds must be an integer from 2 to the number of real patients \(3\)"):
+        write_nnunet_splits(out, tmp_path / "pp", case_patients=case_patients, synthetic=synthetic, n_folds=n_folds)
+
+
+def test_case_patients_refuses_ids_the_kit_did_not_write(mixed_dataset):
+    out = mixed_dataset[0]
+    for folder, suffix in (("imagesTr", "_0000.nii.gz"), ("labelsTr", ".nii.gz")):
+        shutil.copy(out / folder / f"synth_000000{suffix}", out / folder / f"case7{suffix}")
+    with pytest.raises(ValueError, match="case id 'case7' is not {patient}_{NNNNNN}"):
+        nnunet_case_patients(out)
+    with pytest.raises(ValueError, match="no dataset.json"):
+        nnunet_case_patients(out.parent / "Dataset511_None")
+
+
+# --- a synthetic set and a real cache's training patients, through nnU-Net itself ----------------
+
+# Run in a child process: nnunetv2.paths reads nnUNet_raw / _preprocessed / _results once, at import.
+_NNUNET_SCRIPT = r"""
+import json, sys
+import torch
+from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments, preprocess
+from nnunetv2.run.run_training import get_trainer_from_args
+
+torch.set_num_threads(1)
+dataset_id, n_folds = int(sys.argv[1]), int(sys.argv[2])
+# check_dataset_integrity: verify_dataset_integrity first, as nnUNetv2_plan_and_preprocess --verify_dataset_integrity
+extract_fingerprints([dataset_id], num_processes=1, check_dataset_integrity=True)
+plan_experiments([dataset_id])
+preprocess([dataset_id], configurations=("2d",), num_processes=(1,))
+folds = []
+for fold in range(n_folds):
+    trainer = get_trainer_from_args(str(dataset_id), "2d", fold, device=torch.device("cpu"))
+    train, val = trainer.get_tr_and_val_datasets()
+    val.load_case(val.identifiers[0])  # a preprocessed case of the fold's validation loads
+    folds.append({"train": sorted(map(str, train.identifiers)), "val": sorted(map(str, val.identifiers))})
+print("FOLDS " + json.dumps(folds))
+"""
+
+
+def test_synthetic_set_and_real_patients_through_nnunet_planning_and_trainer(tmp_path):
+    pytest.importorskip("nnunetv2")
+    import subprocess
+    import sys
+
+    import torch
+
+    from cardigan_utils.data.cache import build_cache
+    from cardigan_utils.images import SpadeRenderer
+    from cardigan_utils.networks.spade import SPADEGenerator
+    from cardigan_utils.networks.vae import ShapeVAE
+    from cardigan_utils.synthetic import generate_dataset, to_nnunet
+    from conftest import disk_case
+
+    cases = [disk_case(pid=f"patient{i:03d}", phase=phase, shape=(40, 48, 2), radius=8 if phase == "ED" else 6)
+             for i in range(6) for phase in ("ED", "ES")]
+    cache = build_cache(cases, tmp_path / "cache", image_size=32, val_fraction=0.2, test_fraction=0.2, progress=False)
+    torch.manual_seed(0)
+    vae = ShapeVAE(image_size=64, latent_dim=8, channels=[8, 16, 32, 64]).eval()
+    gen = SpadeRenderer(SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, z_dim=8).eval(), config={})
+    set_dir = generate_dataset(vae, gen, out_dir=tmp_path / "set", n=5, shard_size=5, seed=1, filter_plausible=False,
+                               batch_size=5, spacing_mm=1.25, progress_bar=False)
+    roots = {k: tmp_path / k for k in ("raw", "preprocessed", "results")}
+    out = to_nnunet(set_dir, roots["raw"], dataset_id=512, name="Mixed", real=cache, progress_bar=False)
+    assert check_nnunet_dataset(out) == []
+
+    case_patients, synthetic = nnunet_case_patients(out)
+    train_patients = sorted(set(cache.slices.loc[cache.slices["split"] == "train", "patient_id"]))
+    assert sorted(set(case_patients.values())) == train_patients and len(train_patients) >= 3
+    assert len(case_patients) == len(cache.indices("train")) and synthetic == [f"synth_{i:06d}" for i in range(5)]
+    path = write_nnunet_splits(out, roots["preprocessed"], case_patients=case_patients, synthetic=synthetic,
+                               n_folds=3, seed=0)  # before planning: nnU-Net leaves it there
+    folds = json.loads(path.read_text())
+
+    env = {**os.environ, **{f"nnUNet_{k}": str(v) for k, v in roots.items()}, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _NNUNET_SCRIPT, "512", "3"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    complaints = [line for line in done.stdout.splitlines() if line.lower().startswith(("error", "warning"))]
+    assert not complaints and "verify_dataset_integrity Done" in done.stdout, complaints
+    assert "Using splits from existing split file" in (roots["results"] / "Dataset512_Mixed").joinpath(
+        "nnUNetTrainer__nnUNetPlans__2d", "fold_0").glob("training_log_*.txt").__next__().read_text()
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("FOLDS ")]
+    assert json.loads(line[len("FOLDS "):]) == folds  # the trainer trains and validates on our folds
+    plans = json.loads((roots["preprocessed"] / out.name / "nnUNetPlans.json").read_text())
+    assert list(plans["configurations"]) == ["2d"]  # 2-D slices: no 3-D configuration planned
+    assert json.loads(path.read_text()) == folds

@@ -3,7 +3,8 @@
 The built-in phantoms go through these writers so that the real readers are exercised on files
 that look like the official downloads (``data_scripts/make_phantom.py``). Labelled 2-D slices
 (e.g. generated pairs) can be written as an nnU-Net v2 raw dataset and checked against its
-documented format (:func:`write_nnunet_dataset`, :func:`check_nnunet_dataset`).
+documented format (:func:`write_nnunet_dataset`, :func:`check_nnunet_dataset`), with a cross-validation
+split that keeps each patient in one fold and synthetic cases out of validation (:func:`write_nnunet_splits`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..runs import (TMP_MARK, OutputRecord, atomic_path, check_output_dir, raise_naming, temporary_path,
                     write_text_atomic)
 from .acdc import write_acdc_patient
+from .cache import SliceCache
 from .camus import write_camus_patient, write_camus_split
 from .case import Case, DataError
 from .imageio import load_nifti, save_nifti
@@ -192,6 +194,9 @@ spacing as the out-of-plane one. A spacing of 1.0 there would, for in-plane spac
 make nnU-Net slice across an in-plane axis and plan 3-D configurations on one-voxel-thick data.
 """
 
+NNUNET_SYNTHETIC_PREFIX = "synth"
+"""Case-id prefix of synthetic slices (``synth_NNNNNN``); a real slice's prefix is its patient id."""
+
 REQUIRED_DATASET_JSON_KEYS = {"channel_names": dict, "labels": dict, "numTraining": int, "file_ending": str}
 """The keys nnU-Net v2 requires in ``dataset.json`` (``verify_dataset_integrity``) and their types."""
 
@@ -250,7 +255,7 @@ def write_nnunet_cases(
     *,
     start_index: int,
     spacing: tuple[float, float],
-    case_prefix: str = "synth",
+    case_prefix: str = NNUNET_SYNTHETIC_PREFIX,
     overwrite: bool = False,
 ) -> list[str]:
     """Write 2-D slices as single-channel nnU-Net v2 training cases (resumable).
@@ -420,7 +425,7 @@ def write_nnunet_dataset(
     spacing: tuple[float, float],
     label_names: dict[str, int],
     channel_name: str = "MRI",
-    case_prefix: str = "synth",
+    case_prefix: str = NNUNET_SYNTHETIC_PREFIX,
     overwrite: bool = False,
 ) -> Path:
     """Write 2-D slices as a complete nnU-Net v2 raw dataset ``root/DatasetXXX_Name``.
@@ -604,3 +609,211 @@ def check_nnunet_dataset(dataset_dir: str | Path) -> list[str]:
                 if undeclared:
                     problems.append(f"{rel}: label value(s) {undeclared} not declared in dataset.json labels")
     return problems
+
+
+# --- patients and cross-validation folds --------------------------------------------------------
+#
+# nnU-Net v2 trains fold k on ``splits_final.json`` of ``nnUNet_preprocessed/DatasetXXX_Name/`` when
+# that file exists (nnUNetTrainer.do_split; it writes its own 5-fold split by case only when it does
+# not): a list of folds, each {"train": [case ids], "val": [case ids]}. Its own split knows nothing of
+# patients, so two slices of one patient can land in training and validation of the same fold, and
+# synthetic cases would be validated on. Case ids written by write_nnunet_cases are
+# ``{prefix}_{NNNNNN}``: a real patient's slices take the patient id as prefix, so the id carries it.
+
+_CASE_ID_RE = re.compile(r"^(.+)_(\d{6})$")
+
+
+def write_nnunet_patients(
+    dataset_dir: str | Path,
+    cache: SliceCache,
+    *,
+    splits: Sequence[str] = ("train",),
+    overwrite: bool = False,
+) -> dict[str, str]:
+    """Write a slice cache's patients as nnU-Net v2 cases whose ids carry the patient (resumable).
+
+    Slice ``k`` (in cache order) of patient ``P`` becomes case ``f"{P}_{k:06d}"``, written by
+    :func:`write_nnunet_cases` with the slice's own spacing (the 1.0 mm placeholder where the cache
+    does not know it, as in the synthetic exports). Finish the dataset with :func:`finish_nnunet_dataset`.
+
+    Args:
+        dataset_dir: the ``DatasetXXX_Name`` folder.
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache`.
+        splits: the cache splits whose patients are written (default: the training patients; the
+            test patients stay held out, and nnU-Net's folds take the place of ``"val"``).
+        overwrite: rewrite complete cases too.
+
+    Returns:
+        ``{case id: patient id}`` of the cases written (or already complete), for :func:`write_nnunet_splits`.
+
+    Raises:
+        ValueError: an unknown split, no slice in ``splits``, or a patient id that cannot be a case
+            prefix (letters, digits, ``_`` and ``-`` only).
+    """
+    table = cache.slices
+    bad = sorted(set(splits) - {"train", "val", "test"})
+    if bad:
+        raise ValueError(f"{cache.path}: unknown split(s) {bad}; the cache has 'train', 'val' and 'test'")
+    rows = np.flatnonzero(table["split"].isin(list(splits)).to_numpy())
+    if not len(rows):
+        raise ValueError(f"{cache.path}: no slice in the split(s) {list(splits)}")
+    spacing = table["spacing_mm"].to_numpy(dtype=np.float64)
+    if "spacing_known" in table:
+        spacing = np.where(table["spacing_known"].astype(bool).to_numpy(), spacing, np.nan)
+    patients = table["patient_id"].astype(str).to_numpy()
+    case_patients: dict[str, str] = {}
+    for patient in sorted(set(patients[rows])):
+        if not _NAME_RE.fullmatch(patient):
+            raise ValueError(f"{cache.path}: patient id {patient!r} cannot prefix nnU-Net case ids "
+                             "(letters, digits, '_' and '-' only)")
+        for k, row in enumerate(rows[patients[rows] == patient]):
+            size = float(spacing[row]) if np.isfinite(spacing[row]) and spacing[row] > 0 else 1.0
+            (case,) = write_nnunet_cases(dataset_dir, cache.images[row : row + 1], cache.labels[row : row + 1],
+                                         start_index=k, spacing=(size, size), case_prefix=patient, overwrite=overwrite)
+            case_patients[case] = patient
+    return case_patients
+
+
+def nnunet_case_patients(
+    dataset_dir: str | Path, *, synthetic_prefix: str = NNUNET_SYNTHETIC_PREFIX
+) -> tuple[dict[str, str], list[str]]:
+    """Each case's patient, read from the case ids of a dataset the kit wrote.
+
+    Ids are ``{prefix}_{NNNNNN}``; the prefix is the patient (:func:`write_nnunet_patients`), or marks
+    a synthetic case when it is ``synthetic_prefix`` (the synthetic exports' ``synth_NNNNNN``).
+
+    Args:
+        dataset_dir: the ``DatasetXXX_Name`` folder.
+        synthetic_prefix: the prefix of synthetic cases.
+
+    Returns:
+        ``({real case id: patient id}, [synthetic case ids])``, sorted.
+
+    Raises:
+        ValueError: a case id without the ``_NNNNNN`` suffix (not written by the kit), or no case.
+    """
+    case_patients: dict[str, str] = {}
+    synthetic: list[str] = []
+    for case in _dataset_cases(Path(dataset_dir)):
+        found = _CASE_ID_RE.fullmatch(case)
+        if not found:
+            raise ValueError(f"{Path(dataset_dir) / 'labelsTr'}: case id {case!r} is not {{patient}}_{{NNNNNN}}, "
+                             "so its patient is unknown; pass case_patients to write_nnunet_splits yourself")
+        if found.group(1) == synthetic_prefix:
+            synthetic.append(case)
+        else:
+            case_patients[case] = found.group(1)
+    return case_patients, synthetic
+
+
+def _dataset_cases(dataset_dir: Path) -> list[str]:
+    """The case ids of a finished dataset (its labels), sorted; ValueError when it is not one."""
+    if not (dataset_dir / "dataset.json").is_file():
+        raise ValueError(f"{dataset_dir}: no dataset.json, not a finished nnU-Net dataset; write it first")
+    file_ending = json.loads((dataset_dir / "dataset.json").read_text()).get("file_ending", NNUNET_FILE_ENDING)
+    cases = sorted(p.name[: -len(file_ending)] for p in (dataset_dir / "labelsTr").glob(f"*{file_ending}"))
+    if not cases:
+        raise ValueError(f"{dataset_dir / 'labelsTr'}: no case")
+    return cases
+
+
+def nnunet_splits(
+    case_patients: Mapping[str, str],
+    *,
+    synthetic: Iterable[str] = (),
+    n_folds: int = 5,
+    seed: int = 0,
+) -> list[dict[str, list[str]]]:
+    """Cross-validation folds by patient, synthetic cases always in training.
+
+    The real patients are shuffled (seeded) and dealt to the folds in turn, so fold sizes differ by
+    at most one patient. Fold ``k`` validates on every case of its patients and trains on all other
+    cases: the other folds' real cases and every synthetic case.
+
+    Args:
+        case_patients: ``{real case id: patient id}``.
+        synthetic: ids of the synthetic cases (never validated on).
+        n_folds: number of folds, 2 .. the number of patients.
+        seed: shuffling seed.
+
+    Returns:
+        ``[{"train": [...], "val": [...]}, ...]``, ``n_folds`` folds, ids sorted: the layout of
+        nnU-Net's ``splits_final.json``.
+
+    Raises:
+        ValueError: ``n_folds`` not an integer in 2 .. number of patients, or a case both real and synthetic.
+    """
+    synthetic = sorted(set(synthetic))
+    both = sorted(set(synthetic) & set(case_patients))
+    if both:
+        raise ValueError(f"case {both[0]!r} is both a real patient's case and synthetic")
+    patients = sorted(set(case_patients.values()))
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or not 2 <= n_folds <= len(patients):
+        raise ValueError(f"n_folds must be an integer from 2 to the number of real patients ({len(patients)}), "
+                         f"got {n_folds!r}")
+    order = np.random.default_rng(seed).permutation(len(patients))
+    fold_of = {patients[j]: i % n_folds for i, j in enumerate(order)}
+    real = sorted(case_patients)
+    return [{"train": sorted([c for c in real if fold_of[case_patients[c]] != k] + synthetic),
+             "val": [c for c in real if fold_of[case_patients[c]] == k]} for k in range(int(n_folds))]
+
+
+def write_nnunet_splits(
+    dataset_dir: str | Path,
+    preprocessed_root: str | Path,
+    *,
+    case_patients: Mapping[str, str],
+    synthetic: Iterable[str] = (),
+    n_folds: int = 5,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write nnU-Net's ``splits_final.json``: no patient split across folds, synthetic cases never validated on.
+
+    The file goes to ``preprocessed_root / "DatasetXXX_Name" / "splits_final.json"``, where
+    ``preprocessed_root`` is nnU-Net's ``nnUNet_preprocessed`` folder; the trainer reads it there
+    (``nnUNetTrainer.do_split``) and uses fold ``k`` for ``nnUNetv2_train ... k``. It may be written
+    before or after ``nnUNetv2_plan_and_preprocess``, which leaves it alone. Every case of the
+    dataset must be either a real case with its patient or synthetic (:func:`nnunet_case_patients`
+    reads both from the ids the kit writes). Folds as :func:`nnunet_splits`.
+
+    Args:
+        dataset_dir: the raw ``DatasetXXX_Name`` folder (finished: with ``dataset.json``).
+        preprocessed_root: the ``nnUNet_preprocessed`` folder.
+        case_patients: ``{real case id: patient id}``.
+        synthetic: ids of the synthetic cases.
+        n_folds: number of folds, 2 .. the number of real patients.
+        seed: shuffling seed.
+        overwrite: replace a different ``splits_final.json`` (nnU-Net's own, or one trained on already).
+
+    Returns:
+        The path of ``splits_final.json``.
+
+    Raises:
+        ValueError: a case id not in the dataset, a case of the dataset with neither a patient nor the
+            synthetic mark, a bad ``n_folds`` or folder name (each naming the dataset).
+        FileExistsError: a different ``splits_final.json`` is there and ``overwrite`` is False.
+    """
+    dataset_dir = Path(dataset_dir)
+    if not _DATASET_DIR_RE.fullmatch(dataset_dir.name):
+        raise ValueError(f"{dataset_dir}: folder name does not match DatasetXXX_Name")
+    cases = _dataset_cases(dataset_dir)
+    synthetic = set(synthetic)
+    unknown = sorted((set(case_patients) | synthetic) - set(cases))
+    if unknown:
+        raise ValueError(f"{dataset_dir}: case {unknown[0]!r} is not in the dataset "
+                         f"({len(unknown)} unknown case id(s); the dataset has {len(cases)} cases)")
+    unassigned = sorted(set(cases) - set(case_patients) - synthetic)
+    if unassigned:
+        raise ValueError(f"{dataset_dir}: case {unassigned[0]!r} has no patient and is not marked synthetic "
+                         f"({len(unassigned)} such case(s)); give every case to case_patients or synthetic")
+    try:
+        folds = nnunet_splits(case_patients, synthetic=synthetic, n_folds=n_folds, seed=seed)
+    except ValueError as err:
+        raise ValueError(f"{dataset_dir}: {err}") from None
+    path = Path(preprocessed_root) / dataset_dir.name / "splits_final.json"
+    text = json.dumps(folds, indent=1)
+    if path.exists() and not overwrite and path.read_text() != text:
+        raise FileExistsError(f"{path} holds other folds (nnU-Net's own, or ones trained on); "
+                              "pass overwrite=True to replace it")
+    return write_text_atomic(path, text)

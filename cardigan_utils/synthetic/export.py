@@ -14,11 +14,12 @@ import pandas as pd
 
 from ..config import progress
 from ..data.acdc import write_acdc_patient
-from ..data.cache import load_cache
 from ..data.camus import VIEWS
 from ..data.camus_hdf5 import CardiganView, write_cardigan_views
 from ..data.case import Case
-from ..data.export import finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset, write_nnunet_cases
+from ..data.cache import SliceCache, load_cache
+from ..data.export import (NNUNET_SYNTHETIC_PREFIX, finish_nnunet_dataset, nnunet_dataset_dir, start_nnunet_dataset,
+                            write_nnunet_cases, write_nnunet_patients)
 from ..labels import LABELS, PHASES
 from ..runs import raise_naming
 from .generate import iter_shards, read_manifest
@@ -98,32 +99,55 @@ def to_cache(set_dir: str | Path, cache_out: str | Path, *, dataset: str = "synt
     return load_cache(cache_out)
 
 
-def to_nnunet(set_dir: str | Path, root: str | Path, *, dataset_id: int, name: str, overwrite: bool = False,
-              progress_bar: bool = True) -> Path:
+def to_nnunet(set_dir: str | Path, root: str | Path, *, dataset_id: int, name: str, real: SliceCache | None = None,
+              overwrite: bool = False, progress_bar: bool = True) -> Path:
     """Write a finished synthetic set as an nnU-Net v2 raw dataset (``DatasetNNN_Name``), resumably.
+
+    Synthetic pairs are cases ``synth_NNNNNN``. With ``real``, the training patients of a slice
+    cache go in beside them as ``{patient}_{NNNNNN}`` (:func:`~cardigan_utils.data.export.write_nnunet_patients`),
+    so that :func:`~cardigan_utils.data.export.nnunet_case_patients` reads each case's patient back
+    for :func:`~cardigan_utils.data.export.write_nnunet_splits` (folds by patient, synthetic cases
+    never validated on).
 
     Args:
         set_dir: the synthetic set.
         root: the ``nnUNet_raw`` folder.
         dataset_id: nnU-Net dataset id (1-999).
         name: dataset name.
+        real: a slice cache of the same modality whose training patients join the dataset.
         overwrite: rewrite a finished dataset of that id and name.
         progress_bar: a bar over the shards.
 
     Returns:
         The dataset folder.
+
+    Raises:
+        ValueError: ``real`` holds another modality, or a patient named like the synthetic cases.
+        FileExistsError: the dataset is finished and ``overwrite`` is False.
     """
     info = read_manifest(set_dir)
+    modality = info["modality"]
+    if real is not None:
+        if real.manifest["modality"] != modality:
+            raise ValueError(f"{real.path}: a {real.manifest['modality']} cache cannot join the {modality} "
+                             f"set {set_dir}")
+        if (real.slices["patient_id"].astype(str) == NNUNET_SYNTHETIC_PREFIX).any():
+            raise ValueError(f"{real.path}: a patient is named {NNUNET_SYNTHETIC_PREFIX!r}, "
+                             "the prefix of the synthetic cases")
     out = start_nnunet_dataset(nnunet_dataset_dir(root, dataset_id=dataset_id, name=name), overwrite=overwrite)
     start = 0
     for im, lab in progress(iter_shards(set_dir), total=info["n_shards"], desc="nnU-Net", enabled=progress_bar):
         # cases already on disk (an interrupted export) are kept, not written again
-        write_nnunet_cases(out, im, lab, start_index=start, spacing=(header_spacing(info),) * 2)
+        write_nnunet_cases(out, im, lab, start_index=start, spacing=(header_spacing(info),) * 2,
+                           case_prefix=NNUNET_SYNTHETIC_PREFIX)
         start += len(im)
-    modality = info["modality"]
+    description = f"CardiGAN synthetic set, {info['n']} pairs, seed {info['seed']}"
+    if real is not None:
+        case_patients = write_nnunet_patients(out, real)
+        description += (f"; {len(case_patients)} real slices of {len(set(case_patients.values()))} training patients "
+                        f"of {real.manifest.get('dataset', 'a slice cache')} (case ids {{patient}}_NNNNNN)")
     finish_nnunet_dataset(out, label_names={v: k for k, v in LABELS[modality].items()},
-                          channel_name="MRI" if modality == "mri" else "US",
-                          extra={"description": f"CardiGAN synthetic set, {info['n']} pairs, seed {info['seed']}"})
+                          channel_name="MRI" if modality == "mri" else "US", extra={"description": description})
     return out
 
 
