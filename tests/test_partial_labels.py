@@ -120,3 +120,14 @@ def test_a_partly_labelled_training_cache_is_refused_by_the_training_notebooks(t
     prepare_cache("sunnybrook", run_dir=tmp_path, image_size=32, cases=cases, progress=False)  # notebook 01 browses it
     with pytest.raises(ValueError, match="does not label RV, MYO on every slice.*out-of-domain set"):
         load_run_cache(tmp_path, "sunnybrook", 32)  # notebooks 02-05 would train on it
+
+
+def test_a_partly_labelled_cache_is_not_exported_for_nnunet_training(tmp_path):
+    from cardigan_utils.data.export import nnunet_dataset_dir, write_nnunet_patients
+
+    cases = _sunnybrook_like(phantom_cases("phantom-mri", 3, seed=0))
+    cache = build_cache(cases, tmp_path / "cache", image_size=32, progress=False)
+    out = nnunet_dataset_dir(tmp_path / "raw", dataset_id=7, name="Partial")
+    with pytest.raises(ValueError, match="does not label RV"):
+        write_nnunet_patients(out, cache)
+    assert not out.exists() or not any(out.rglob("*.nii.gz"))

@@ -22,7 +22,7 @@ import numpy as np
 from ..runs import (TMP_MARK, OutputRecord, atomic_path, check_output_dir, raise_naming, temporary_path,
                     write_text_atomic)
 from .acdc import write_acdc_patient
-from .cache import SliceCache
+from .cache import SliceCache, check_fully_labelled
 from .camus import write_camus_patient, write_camus_split
 from .case import Case, DataError
 from .imageio import load_nifti, save_nifti
@@ -647,9 +647,11 @@ def write_nnunet_patients(
         ``{case id: patient id}`` of the cases written (or already complete), for :func:`write_nnunet_splits`.
 
     Raises:
-        ValueError: an unknown split, no slice in ``splits``, or a patient id that cannot be a case
-            prefix (letters, digits, ``_`` and ``-`` only).
+        ValueError: an unknown split, no slice in ``splits``, a patient id that cannot be a case
+            prefix (letters, digits, ``_`` and ``-`` only), or a cache whose truth leaves structures
+            unlabelled (:func:`~cardigan_utils.data.cache.check_fully_labelled`).
     """
+    check_fully_labelled(cache)  # nnU-Net would learn an unlabelled structure (Sunnybrook's RV) as background
     table = cache.slices
     bad = sorted(set(splits) - {"train", "val", "test"})
     if bad:
