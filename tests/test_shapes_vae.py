@@ -96,6 +96,8 @@ def test_training_lowers_the_loss_and_writes_checkpoints(cache, tmp_path):
     model = load_vae(tmp_path / "vae.pt", device="cpu")
     assert not model.training and model.sample(2).shape == (2, 64, 64)
     assert not torch.equal(model.prior_chol, torch.eye(8))  # the sampling prior was fitted and saved
+    assert model.has_density and len(model.density_codes) == len(cache.indices("train"))  # the KDE too
+    assert config["density"]["n_codes"] == len(cache.indices("train")) and config["density"]["kind"] == "kde"
     assert pd.read_csv(tmp_path / "vae_history.csv").shape[0] == 3
 
 

@@ -23,7 +23,7 @@ from ..labels import structure_names
 from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
 from ..losses import kl_loss
 from ..metrics import per_class_dice
-from ..networks.vae import ShapeVAE
+from ..networks.vae import DENSITY_KEYS, ShapeVAE
 from .latent import encode_cache
 
 _DEFAULTS = STAGE_DEFAULTS["vae"]
@@ -31,8 +31,9 @@ _DEFAULTS = STAGE_DEFAULTS["vae"]
 KIND = "vae"
 """The kind recorded in every shape VAE checkpoint."""
 
-PRIOR_KEYS = ("prior_mean", "prior_chol")
-"""Weights a checkpoint from before the fitted prior lacks (the model keeps N(0, I))."""
+PRIOR_KEYS = ("prior_mean", "prior_chol", *DENSITY_KEYS)
+"""Weights a checkpoint from before the fitted prior (or the kernel density) lacks: the model keeps
+N(0, I) (or samples "kde" from the fitted Gaussian)."""
 
 
 def _split_labels(cache, split: str) -> torch.Tensor:
@@ -163,17 +164,27 @@ def train_vae(
         distributed.barrier(ctx)  # the other ranks wait while rank 0 validates and writes
     bar.close()
     if ctx.is_main:
-        # Fit the sampling prior on the training codes of the best model and store it with it.
+        # Fit the sampling densities (Gaussian and KDE) on the training codes of the best model and
+        # store them with it.
         state, best_config = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
-        load_weights(model, state["model"], path=best_path, optional=PRIOR_KEYS)
-        model.fit_prior(torch.from_numpy(encode_cache(model, cache, split="train").mu))
-        save_checkpoint(best_path, {**state, "model": model.state_dict()}, config={**best_config, "prior": "fitted on train codes"},
+        _load_model(model, state["model"], best_path)
+        model.fit_density(torch.from_numpy(encode_cache(model, cache, split="train").mu))
+        save_checkpoint(best_path, {**state, "model": model.state_dict()},
+                        config={**best_config, "prior": "fitted on train codes",
+                                "density": {"kind": "kde", "n_codes": len(model.density_codes),
+                                            "bandwidth": round(float(model.density_bandwidth), 6)}},
                         kind=KIND)
     distributed.barrier(ctx)
     if not ctx.is_main:  # every rank ends with the model rank 0 wrote: the best epoch, with its prior
         state, _ = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
-        load_weights(model, state["model"], path=best_path, optional=PRIOR_KEYS)
+        _load_model(model, state["model"], best_path)
     return pd.DataFrame(history)
+
+
+def _load_model(model: ShapeVAE, weights: dict, path: Path) -> None:
+    """Load a shape VAE's weights, its kernel density sized first; older checkpoints lack the priors."""
+    model.match_density(weights)
+    load_weights(model, weights, path=path, optional=PRIOR_KEYS)
 
 
 @torch.no_grad()
@@ -215,7 +226,9 @@ def load_vae(path: str | Path, *, device: str | torch.device | None = None):
         device: where to put it (default: the best available).
 
     Returns:
-        The :class:`~cardigan_utils.networks.vae.ShapeVAE` in eval mode.
+        The :class:`~cardigan_utils.networks.vae.ShapeVAE` in eval mode, with the sampling
+        densities fitted at the end of training (``sample_codes(prior="kde")``, the default, draws
+        from the fitted Gaussian where a checkpoint from before the kernel density lacks it).
 
     Raises:
         CheckpointError: ``path`` is not a shape VAE checkpoint the kit wrote (one line saying why).
@@ -223,5 +236,5 @@ def load_vae(path: str | Path, *, device: str | torch.device | None = None):
     device = get_device(device) if not isinstance(device, torch.device) else device
     state, config = load_checkpoint(path, kind=KIND, map_location=str(device), keys=("model",))
     model = build_from_config(ShapeVAE, config, path=path, kind=KIND)
-    load_weights(model, state["model"], path=path, optional=PRIOR_KEYS)
+    _load_model(model, state["model"], Path(path))
     return model.to(device).eval()
