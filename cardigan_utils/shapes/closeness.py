@@ -179,7 +179,8 @@ def nearest_dice(queries: np.ndarray, references: np.ndarray, *, batch_size: int
 
 
 def closeness_report(generated: np.ndarray, real_test: np.ndarray, real_train: np.ndarray, *, modality: str = "mri",
-                     test_phases=None, max_queries: int = 1000, n_pairs: int = 2000, seed: int = 0) -> dict[str, pd.DataFrame]:
+                     test_phases=None, slice_levels: bool = True, max_queries: int = 1000, n_pairs: int = 2000,
+                     seed: int = 0) -> dict[str, pd.DataFrame]:
     """Every closeness measure of generated shapes to real ones, as tables for notebook 02.
 
     Args:
@@ -188,6 +189,7 @@ def closeness_report(generated: np.ndarray, real_test: np.ndarray, real_train: n
         real_train: (K, H, W) real training label maps (the VAE's training set).
         modality: ``"mri"`` or ``"echo"`` (slice levels for MRI only).
         test_phases: (M,) phases of ``real_test`` for the ED / ES table (None: no such table).
+        slice_levels: report the slice-level shares (MRI only).
         max_queries: novelty on at most this many maps of each set (a seeded random subset).
         n_pairs: pairs for :func:`cardigan_utils.metrics.diversity`.
         seed: seed of the subsets and pairs.
@@ -200,7 +202,7 @@ def closeness_report(generated: np.ndarray, real_test: np.ndarray, real_train: n
     """
     sets = {"generated": np.asarray(generated), "test": np.asarray(real_test), "train": np.asarray(real_train)}
     out = {"measures": measure_distances(sets["generated"], sets["test"], sets["train"], modality=modality)}
-    if modality == "mri":
+    if slice_levels and modality == "mri":
         out["slice_levels"] = slice_level_shares(sets, modality=modality)
     if test_phases is not None:
         out["phases"] = phase_measures(sets["test"], test_phases, modality=modality)

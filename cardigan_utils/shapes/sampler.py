@@ -92,7 +92,7 @@ def valid_bank(vae, *, modality: str = "mri", codes: torch.Tensor | None = None,
 
 
 @torch.no_grad()
-def warp_codes(vae, codes: torch.Tensor, bank: ValidBank, *, modality: str = "mri", steps: int = 6,
+def warp_codes(vae, codes: torch.Tensor, bank: ValidBank, *, modality: str = "mri", steps: int = 5,
                batch_size: int = 512, autocast: bool = False, **bounds) -> Warped:
     """Move codes that decode to invalid shapes to the closest valid point towards a valid code.
 
@@ -148,7 +148,7 @@ def sample_valid_shapes(
     prior: str = "kde",
     warp: bool = True,
     bank: ValidBank | None = None,
-    steps: int = 6,
+    steps: int = 5,
     batch_size: int = 512,
     autocast: bool = False,
     max_draws: int | None = None,
@@ -172,7 +172,8 @@ def sample_valid_shapes(
         warp: warp the failures rather than discard them.
         bank: the valid codes to warp towards (default :func:`valid_bank` of the model's training
             codes; pass one to reuse it across calls).
-        steps: bisection steps of the warping.
+        steps: bisection steps of the warping (each decodes and checks every failing draw once
+            more: with a fraction v of valid draws, ``1 + steps * (1 - v)`` decodings per shape).
         batch_size: decoding batch.
         autocast: decode under bf16 autocast (faster on a CPU; the checks see the decoded labels).
         max_draws: give up (RuntimeError) after drawing this many codes (default ``50 * n``).
