@@ -92,18 +92,25 @@ def test_plausibility_filter_keeps_valid_shapes_only(models, tmp_path, monkeypat
     mask[r < 12] = 2
     mask[r < 8] = 3
     valid = torch.from_numpy(mask)
-    def half_valid(n, *, generator=None, **kw):  # every other shape empty (invalid)
-        out = torch.zeros(n, 64, 64, dtype=torch.uint8)
-        out[::2] = valid
+
+    def half_valid(z, **kw):  # a valid heart where the first coordinate is positive, nothing elsewhere
+        out = torch.zeros(len(z), 64, 64, dtype=torch.uint8)
+        out[z[:, 0] > 0] = valid
         return out
 
-    monkeypatch.setattr(vae, "sample", half_valid)
+    monkeypatch.setattr(vae, "decode_labels", half_valid)
     images, labels, stats = generate.generate_pairs(vae, gen, n=6, seed=0, batch_size=4)
-    assert stats == {"drawn": 12, "kept": 6} and all(np.array_equal(l, mask) for l in labels)
-    out = generate_dataset(vae, gen, out_dir=tmp_path / "f", n=6, shard_size=6, batch_size=4, progress_bar=False)
-    assert json.loads((out / "manifest.json").read_text())["plausible_fraction_of_drawn"] == 0.5
-    monkeypatch.setattr(vae, "sample", lambda n, **kw: torch.zeros(n, 64, 64, dtype=torch.uint8))
-    with pytest.raises(RuntimeError, match="plausible shapes"):
+    assert all(np.array_equal(l, mask) for l in labels) and stats["kept"] == 6
+    # the draws that failed were warped to valid ones, not thrown away
+    assert stats["drawn"] == stats["valid"] + stats["warped"] >= 6 and stats["warped"] > 0
+    out = generate_dataset(vae, gen, out_dir=tmp_path / "f", n=6, shard_size=3, batch_size=4, progress_bar=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    shards = [np.load(p) for p in sorted(out.glob("shard_*.npz"))]
+    drawn, ok = sum(int(f["drawn"]) for f in shards), sum(int(f["valid"]) for f in shards)
+    assert manifest["shapes_drawn"] == drawn and manifest["plausible_fraction_of_drawn"] == round(ok / drawn, 4)
+    assert manifest["shapes_warped"] == sum(int(f["warped"]) for f in shards) == drawn - ok
+    monkeypatch.setattr(vae, "decode_labels", lambda z, **kw: torch.zeros(len(z), 64, 64, dtype=torch.uint8))
+    with pytest.raises(RuntimeError, match="valid shapes in"):
         generate.generate_pairs(vae, gen, n=4, seed=0, batch_size=4, max_draws=8)
 
 

@@ -28,7 +28,7 @@ from .. import distributed
 from ..config import STAGE_DEFAULTS, progress
 from ..images import ImageGenerator
 from ..runs import TMP_MARK, atomic_path, state_fingerprint, write_text_atomic
-from ..shapes import plausibility_report
+from ..shapes.sampler import ValidBank, sample_valid_shapes, valid_bank
 
 _DEFAULTS = STAGE_DEFAULTS["generate"]
 
@@ -47,8 +47,13 @@ def generate_pairs(
     filter_plausible: bool = _DEFAULTS["filter_plausible"],
     batch_size: int = _DEFAULTS["render_batch_size"],
     max_draws: int | None = None,
+    bank: ValidBank | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """``n`` labelled pairs: VAE shapes (kept if plausible), rendered by the image generator.
+    """``n`` labelled pairs: VAE shapes (anatomically valid, or as drawn), rendered by the image generator.
+
+    Shapes come from :func:`~cardigan_utils.shapes.sampler.sample_valid_shapes`: codes drawn from
+    the VAE's density of the training codes; a shape that fails the anatomical checks has its code
+    warped to the nearest valid one (Painchaud et al., TMI 2020) rather than being thrown away.
 
     Args:
         vae: a trained :class:`~cardigan_utils.networks.vae.ShapeVAE`.
@@ -56,36 +61,33 @@ def generate_pairs(
         n: pairs to return.
         seed: seed of the shape codes and style codes.
         modality: for the plausibility checks.
-        filter_plausible: keep only shapes that pass every anatomical check; else keep all.
+        filter_plausible: every shape passes every anatomical check (warped if it did not as
+            drawn); else every shape as drawn.
         batch_size: shapes per draw / images per forward pass.
         max_draws: give up (RuntimeError) after drawing this many shapes (default ``50 * n``).
+        bank: the valid codes to warp towards (:func:`~cardigan_utils.shapes.sampler.valid_bank`;
+            default: built from the VAE's training codes on each call).
 
     Returns:
         ``(images, labels, stats)``: (n, S, S) float32 images in [0, 1], (n, S, S) uint8 label maps,
-        and ``{"drawn": shapes drawn, "kept": n}``.
+        and ``{"drawn": codes drawn, "valid": valid as drawn, "warped": made valid by warping,
+        "kept": n}``.
     """
     vae_size = vae.config["image_size"]
     if vae_size != generator.image_size:
         raise ValueError(f"the VAE makes {vae_size}x{vae_size} shapes, the generator "
                          f"{generator.image_size}x{generator.image_size} images: train both on the same cache")
-    vae_device = next(vae.parameters()).device
-    shapes_gen = torch.Generator(device=vae_device).manual_seed(seed)
-    max_draws = max_draws or 50 * n
-    kept, drawn, total = [], 0, 0
-    while total < n:
-        if drawn >= max_draws:
-            raise RuntimeError(f"only {total} of {n} plausible shapes in {drawn} draws; is the VAE trained? "
-                               "(filter_plausible=False keeps every shape)")
-        batch = vae.sample(batch_size, generator=shapes_gen).cpu().numpy()
-        drawn += len(batch)
-        if filter_plausible:
-            batch = batch[plausibility_report(batch, modality=modality)["valid"].to_numpy()]
-        kept.append(batch[: n - total])
-        total += len(kept[-1])
-    labels = np.concatenate(kept)
+    if filter_plausible:
+        labels, found = sample_valid_shapes(vae, n, modality=modality, seed=seed, bank=bank, batch_size=batch_size,
+                                            max_draws=max_draws)
+        stats = {"drawn": found["drawn"], "valid": found["valid"], "warped": found["warped"], "kept": n}
+    else:
+        shapes_gen = torch.Generator(device=next(vae.parameters()).device).manual_seed(seed)
+        labels = vae.sample(n, generator=shapes_gen, batch_size=batch_size).cpu().numpy()
+        stats = {"drawn": n, "valid": n, "warped": 0, "kept": n}
     styles = generator.sample_styles(n, seed=seed + 1)
     images = generator.render(labels, styles=styles, batch_size=batch_size)
-    return images, labels, {"drawn": drawn, "kept": n}
+    return images, labels, stats
 
 
 def models_fingerprint(vae, generator: ImageGenerator) -> dict[str, str]:
@@ -167,6 +169,8 @@ def generate_dataset(
     n_shards = -(-n // shard_size)
     start = time.perf_counter()
     mine = range(ctx.rank, n_shards, ctx.world_size)
+    # the valid training codes that failing draws are warped towards: decoded and checked once
+    bank = valid_bank(vae, modality=modality, batch_size=batch_size) if filter_plausible else None
     bar = progress(total=sum(min(shard_size, n - k * shard_size) for k in mine), desc="generate",
                    enabled=progress_bar and ctx.is_main, unit="pair")
     for k in mine:
@@ -176,16 +180,25 @@ def generate_dataset(
             bar.update(size)
             continue
         images, labels, stats = generate_pairs(vae, generator, n=size, seed=_shard_seed(seed, k), modality=modality,
-                                               filter_plausible=filter_plausible, batch_size=batch_size)
+                                               filter_plausible=filter_plausible, batch_size=batch_size, bank=bank)
         with atomic_path(path) as tmp:
-            np.savez(tmp, images=images.astype(np.float16), labels=labels, drawn=stats["drawn"])
+            np.savez(tmp, images=images.astype(np.float16), labels=labels, drawn=stats["drawn"], valid=stats["valid"],
+                     warped=stats["warped"])
         bar.update(size)
     bar.close()
     distributed.barrier(ctx)  # every shard written before rank 0 counts them
     if ctx.is_main:
-        drawn = sum(int(np.load(p)["drawn"]) for p in sorted(out_dir.glob("shard_*.npz")))
+        counts: dict[str, int | None] = {key: 0 for key in ("drawn", "valid", "warped")}
+        for shard in sorted(out_dir.glob("shard_*.npz")):
+            with np.load(shard) as f:  # shards of sets made before warping hold "drawn" only
+                counts = {key: None if total is None or key not in f else total + int(f[key])
+                          for key, total in counts.items()}
+        drawn = counts["drawn"]
         manifest = {**params, "n_shards": n_shards, "shapes_drawn": drawn,
-                    "plausible_fraction_of_drawn": round(n / drawn, 4) if filter_plausible else None,
+                    # valid as drawn, before any filter or warping (None for shards of older sets)
+                    "plausible_fraction_of_drawn": round(counts["valid"] / drawn, 4)
+                    if filter_plausible and counts["valid"] is not None else None,
+                    "shapes_warped": counts["warped"], "draws_per_accepted_shape": round(drawn / n, 4),
                     "seconds_this_call": round(time.perf_counter() - start, 1), "processes": ctx.world_size, **(extra or {})}
         write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     distributed.barrier(ctx)
