@@ -9,6 +9,7 @@ from .anatomy import (
     plausibility_report,
     plausibility_summary,
     postprocess_masks,
+    slice_level,
 )
 from .latent import LatentCodes, encode_cache, interpolate, principal_directions, project, reconstruct
 from .vae import evaluate_vae, load_vae, train_vae
@@ -29,5 +30,6 @@ __all__ = [
     "principal_directions",
     "project",
     "reconstruct",
+    "slice_level",
     "train_vae",
 ]

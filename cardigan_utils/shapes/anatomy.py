@@ -59,12 +59,20 @@ PLAUSIBILITY_CHECKS = {
         "single_component_RV",
         "single_component_MYO",
         "single_component_LV",
-        "no_holes_LV",
+        "no_holes_RV",
         "no_holes_MYO",
-        "lv_enclosed_by_myo",
+        "no_holes_LV",
+        "no_holes_between_RV_MYO",
+        "no_holes_between_LV_MYO",
+        "no_background_inside_heart",
         "rv_touches_myo",
         "rv_not_touching_lv",
-        "no_background_inside_heart",
+        "lv_not_touching_background",
+        "convex_RV",
+        "convex_MYO",
+        "convex_LV",
+        "circular_MYO",
+        "circular_LV",
         "plausible_ratios",
     ),
     "echo": (
@@ -75,66 +83,60 @@ PLAUSIBILITY_CHECKS = {
         "no_holes_LV",
         "no_holes_MYO",
         "no_holes_LA",
-        "lv_enclosed_by_myo",
-        "la_touches_lv",
+        "no_holes_between_LV_MYO",
+        "no_holes_between_LV_LA",
         "no_background_inside_heart",
+        "la_touches_lv",
+        "small_lv_background_frontier",
+        "small_myo_la_frontier",
+        "myo_not_too_thin",
+        "plausible_lv_myo_width",
         "plausible_ratios",
     ),
 }
 """The checks' names (the keys of :func:`plausibility_checks`, the columns of the report), per modality."""
 
-# Default bounds. MRI ratio bounds come from the real ACDC training ground truth (100 patients, ED
-# and ES frames; mid-ventricular slices = the middle third of each volume's slices with any
-# foreground, 607 slices; ratios over the slices where both structures are present):
-#   MYO/LV area: min 0.297, 0.5th pct 0.366, 1st 0.392, median 0.834, 99th 11.6, 99.5th 16.2,
-#                max 34.5 (ED alone: 0.297 .. 2.87, 99.5th 1.97; the high tail is systole, where
-#                the cavity of a hypertrophic heart nearly closes);
-#   RV/LV area:  min 0.034, 0.5th pct 0.040, 1st 0.075, median 0.824, 99th 4.23, 99.5th 6.96,
-#                max 14.3 (ED alone: 0.085 .. 3.93).
-# -> myo_lv_ratio (0.25, 20) passes 99.5 % of those slices, rv_lv_ratio (0.025, 8) 99.7 %; each
-#    bound is below the minimum / above the 99.5th percentile, so only the extreme tail (and
-#    absurd shapes: a 1-pixel wall round a huge cavity, an RV 10x the LV) fails.
-# Echo bounds come from the real CAMUS ground truth (issue 19): the 224x224 derived copy
-# (../shared/data/CAMUS_224: 450 patients, 2CH/4CH x ED/ES, 1800 label maps), each map resized to
-# the VAE's square by ``case_slices`` (64, 128, 256), then cleaned by ``postprocess_masks``: the
-# copy's labels were linearly interpolated and rounded, which leaves a one-pixel seam of the label
-# in between wherever two labels that are not neighbours in value meet (LV pixels along the
-# myocardium's and the atrium's outer edge, MYO pixels along the mitral line), and argmax
-# resampling leaves specks where three labels meet; neither is anatomy (see benchmarks/RESULTS.md
-# for the rates before cleaning). Over all 1800 maps, every size (ranges: 64 .. 256):
-#   MYO/LV area: min 0.461-0.471, 0.1th pct 0.473-0.483, 0.5th 0.505-0.513, 99.5th 3.25-3.31,
-#                99.9th 5.20-5.44, max 6.64-7.04 (the high tail is systole: a small cavity);
-#   LA/LV area:  min 0.008-0.012 (patient0301 2CH ED: its atrium is cut off by the image edge),
-#                0.1th pct 0.033, 0.5th 0.063-0.065, 99.5th 2.19-2.21, 99.9th 3.07-3.20, max 3.60-3.90;
-#   LV cavity's background contact (share of its edge neighbours that are background): median 0,
-#                99th pct 0.020-0.058, 99.9th 0.035-0.082, max 0.070-0.135 (the LA covers the mitral
-#                opening, which is 0.05-0.23 of the cavity's edge; a missing lateral wall gives ~0.4);
-#   smallest structure: LA 12 px, LV 54 px, MYO 81 px at 64x64 (min_component_px 3 stays a speck size).
-# -> la_lv_ratio (0.02, 4.5), max_lv_background_fraction 0.15, myo_lv_ratio upper 8.0: each beyond
-#    the extreme of the 1800 maps (but the one cut-off atrium). myo_lv_ratio lower 0.2, not the
-#    0.4 the real maps alone allow: the built-in phantom-echo draws thinner walls (MYO/LV min 0.236,
-#    5th pct 0.30 on 400 images) and its labels must stay valid; 0.2 still rejects a wall one pixel
-#    thick (0.17 round the cavity of tests/test_shapes_anatomy.py; the phantom's bounds let it pass).
-#    The checks fail only absurd shapes: such a wall, an atrium a fiftieth of the cavity or detached
-#    from it, a cavity open to the background (a missing lateral wall gives ~0.4, a missing atrium
-#    ~0.2). All checks together pass 99.9 % (64), 99.8 % (128), 99.6 % (256) of the cleaned maps and
-#    99.6 % of the uncleaned maps at 64; what still fails is la_touches_lv where the copy's rounding
-#    drew a myocardium seam all along the mitral line (0.2-0.3 %).
-# ``benchmarks/echo_plausibility.py`` re-measures all of this
-# (``plausibility_report(..., details=True)`` returns the measures).
+SLICE_LEVELS = {"mri": ("basal", "mid", "apical"), "echo": ("apical-view",)}
+"""The levels :func:`slice_level` returns, per modality."""
+
+LEVEL_REQUIRES = {
+    "mri": {"basal": ("MYO", "LV"), "mid": ("RV", "MYO", "LV"), "apical": ()},
+    "echo": {"apical-view": ("LV", "MYO", "LA")},
+}
+"""The structures a slice of each level must hold (``require=None``, the default)."""
+
+SLICE_LEVEL_RULES = {
+    "apical_cavity_fraction": 0.2,
+    "apical_rv_fraction": 0.15,
+    "apical_heart_fraction": 0.09,
+    "basal_rv_fraction": 0.6,
+}
+"""Thresholds of :func:`slice_level` (MRI), fitted to real ACDC slice positions (see the comment above)."""
+
 PLAUSIBILITY_DEFAULTS = {
     "mri": {
-        "require": ("RV", "MYO", "LV"),
+        "require": None,
         "min_component_px": 3,
-        "myo_lv_ratio": (0.25, 20.0),
-        "rv_lv_ratio": (0.025, 8.0),
+        "max_lv_background_fraction": 0.03,
+        "max_lv_background_fraction_basal": 0.25,
+        "max_convexity_defect_RV": 0.25,
+        "max_convexity_defect_MYO": 0.15,
+        "max_convexity_defect_LV": 0.15,
+        "min_circularity_MYO": 0.6,
+        "min_circularity_LV": 0.5,
+        "myo_lv_ratio": (0.25, 5.0),
+        "rv_epi_ratio": (0.0, 3.0),
     },
     "echo": {
-        "require": ("LV", "MYO", "LA"),
+        "require": None,
         "min_component_px": 3,
         "myo_lv_ratio": (0.2, 8.0),
         "la_lv_ratio": (0.02, 4.5),
-        "max_lv_background_fraction": 0.15,
+        "max_lv_background_frontier": 0.6,
+        "max_myo_la_frontier": 0.7,
+        "max_myo_erosion_ratio": 0.99,
+        "erosion_px": None,
+        "max_lv_myo_width_ratio": 8.0,
     },
 }
 """Default keyword values of the checks (see :func:`plausibility_checks` for what each means)."""
@@ -142,6 +144,17 @@ PLAUSIBILITY_DEFAULTS = {
 _PLANE8 = np.zeros((3, 3, 3), bool)
 _PLANE8[1] = True  # 8-connectivity within a slice, none across the slices of a batch
 _CHUNK_PX = 1 << 22  # pixels per processing chunk (about 4 M: a few tens of MB of temporaries)
+_HULL_DIRECTIONS = 32  # support lines of the hull polygon (a multiple of 4: rows and columns exact)
+_THETA = 2 * np.pi * np.arange(_HULL_DIRECTIONS) / _HULL_DIRECTIONS
+_COS = np.round(np.cos(_THETA), 9).astype(np.float32)
+_SIN = np.round(np.sin(_THETA), 9).astype(np.float32)
+_POS, _NEG = _COS > 1e-6, _COS < -1e-6
+# Marching-squares length of the outline through each 2x2 window (bit 1 top-left, 2 top-right,
+# 4 bottom-left, 8 bottom-right set): a corner cut sqrt(2)/2, a straight crossing 1, a saddle two cuts.
+_MS_LENGTH = np.array([0.0 if bin(c).count("1") in (0, 4) else np.sqrt(0.5) if bin(c).count("1") in (1, 3)
+                       else np.sqrt(2.0) if c in (6, 9) else 1.0 for c in range(16)], np.float32)
+# 4 x the Euler number's share of each 2x2 window, 8-connected foreground (Gray 1971)
+_EULER_QUAD = np.array([{1: 1, 3: -1}.get(bin(c).count("1"), 0) - (2 if c in (6, 9) else 0) for c in range(16)], np.int32)
 
 
 def _plausibility_options(modality: str, bounds: dict[str, Any]) -> dict[str, Any]:
@@ -152,16 +165,18 @@ def _plausibility_options(modality: str, bounds: dict[str, Any]) -> dict[str, An
     if unknown:
         raise TypeError(f"unknown {modality} plausibility option(s) {unknown}; the options are {sorted(opts)}")
     opts.update(bounds)
-    require = (opts["require"],) if isinstance(opts["require"], str) else tuple(opts["require"])
-    names = PLAUSIBILITY_STRUCTURES[modality]
-    bad = [s for s in require if s not in names]
-    if bad:
-        raise ValueError(f"require={require!r}: {bad} not among the {modality} structures {tuple(names)}")
-    opts["require"] = require
+    if opts["require"] is not None:
+        require = (opts["require"],) if isinstance(opts["require"], str) else tuple(opts["require"])
+        names = PLAUSIBILITY_STRUCTURES[modality]
+        bad = [s for s in require if s not in names]
+        if bad:
+            raise ValueError(f"require={require!r}: {bad} not among the {modality} structures {tuple(names)}")
+        opts["require"] = require
     if int(opts["min_component_px"]) < 1:
         raise ValueError("min_component_px must be at least 1")
     for key, value in opts.items():
-        if key.endswith("_ratio") and not (len(value) == 2 and value[0] <= value[1]):
+        pair = isinstance(PLAUSIBILITY_DEFAULTS[modality][key], tuple)
+        if pair and not (len(value) == 2 and value[0] <= value[1]):
             raise ValueError(f"{key} must be a (low, high) pair with low <= high, not {value!r}")
     return opts
 
@@ -231,7 +246,86 @@ def _touches(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _edge_pairs(a, b).any(axis=(1, 2))
 
 
-def _check_chunk(masks: np.ndarray, modality: str, opts: dict[str, Any]) -> dict[str, np.ndarray]:
+def _hull_area(binary: np.ndarray) -> np.ndarray:
+    """Pixel centres inside the convex hull of each slice's pixels: (N, H, W) -> (N,).
+
+    The hull is the polygon cut by support lines in ``_HULL_DIRECTIONS`` evenly spaced directions:
+    it contains the exact hull of the pixel centres and exceeds it by < 0.4 % of a disc's area (a few
+    % at the sharp corners of a polygon; tests/test_shapes_anatomy.py compares it with scikit-image).
+    Only the leftmost and rightmost pixel of each row matter, so the work is O(N H K), not per pixel.
+    """
+    n, h, w = binary.shape
+    rows = binary.any(axis=2)
+    left = np.argmax(binary, axis=2).astype(np.float32)
+    right = (w - 1 - np.argmax(binary[:, :, ::-1], axis=2)).astype(np.float32)
+    y = np.arange(h, dtype=np.float32)[None, :, None]
+    proj = np.maximum(left[:, :, None] * _COS, right[:, :, None] * _COS) + y * _SIN
+    support = np.where(rows[:, :, None], proj, -np.inf).max(axis=1)  # (N, K)
+    rest = support[:, None, :] - y * _SIN  # x cos <= rest, per row and direction
+    hi = (rest[:, :, _POS] / _COS[_POS]).min(axis=2)
+    lo = (rest[:, :, _NEG] / _COS[_NEG]).max(axis=2)
+    ids = np.arange(h)
+    ymin = np.where(rows, ids, h).min(axis=1)
+    ymax = np.where(rows, ids, -1).max(axis=1)
+    inside = (ids >= ymin[:, None]) & (ids <= ymax[:, None])
+    count = np.floor(hi + 1e-3) - np.ceil(lo - 1e-3) + 1
+    return np.where(inside, np.maximum(count, 0), 0).sum(axis=1)
+
+
+def _quads(binary: np.ndarray) -> np.ndarray:
+    """The 2x2 window configuration at each position (bit 1 top-left, 2 top-right, 4 bottom-left, 8 bottom-right)."""
+    b = binary.view(np.uint8)
+    return b[:, :-1, :-1] | (b[:, :-1, 1:] << 1) | (b[:, 1:, :-1] << 2) | (b[:, 1:, 1:] << 3)
+
+
+def _holes_of(binary: np.ndarray, n_components: np.ndarray) -> np.ndarray:
+    """:func:`_holes`, labelled only on the slices that can have one.
+
+    The Euler number of an 8-connected set (Gray's 2x2 counts: (Q1 - Q3 - 2 QD) / 4) is its
+    components minus its 4-connected holes; every sealed region holds a 4-connected hole, so a slice
+    whose components equal its Euler number has none, and the costly labelling is skipped for it.
+    """
+    euler = _EULER_QUAD[_quads(binary)].sum(axis=(1, 2)) // 4
+    maybe = n_components - euler > 0
+    out = np.zeros_like(binary)
+    if maybe.any():
+        out[maybe] = _holes(binary[maybe])
+    return out
+
+
+def _perimeter(binary: np.ndarray) -> np.ndarray:
+    """Marching-squares length of the outline of each slice (N, H, W, background-padded) -> (N,)."""
+    return _MS_LENGTH[_quads(binary)].sum(axis=(1, 2), dtype=np.float64)
+
+
+def _erode(binary: np.ndarray) -> np.ndarray:
+    """Erosion of each slice (N, H, W, background-padded) by the 3x3 square (numpy shifts)."""
+    e = binary.copy()
+    e[:, 1:-1] &= binary[:, :-2] & binary[:, 2:]
+    e[:, :, 1:-1] &= e[:, :, :-2].copy() & e[:, :, 2:].copy()
+    e[:, 0] = e[:, -1] = False
+    e[:, :, 0] = e[:, :, -1] = False
+    return e
+
+
+def _levels(area: dict[str, np.ndarray], min_px: int, modality: str, image_px: int) -> np.ndarray:
+    """The level of each slice from its structures' areas (the rules of :func:`slice_level`)."""
+    n = len(next(iter(area.values())))
+    if modality != "mri":
+        return np.full(n, SLICE_LEVELS["echo"][0], dtype=object)
+    rules = SLICE_LEVEL_RULES
+    epi = area["LV"] + area["MYO"]
+    cavity = area["LV"] / np.maximum(epi, 1)
+    rv = area["RV"] / np.maximum(epi, 1)
+    has_lv, has_rv = area["LV"] >= min_px, area["RV"] >= min_px
+    apical = (~has_lv | (cavity < rules["apical_cavity_fraction"]) | (has_rv & (rv < rules["apical_rv_fraction"]))
+              | (epi < rules["apical_heart_fraction"] * image_px))
+    basal = ~apical & (~has_rv | (rv > rules["basal_rv_fraction"]))
+    return np.where(apical, "apical", np.where(basal, "basal", "mid")).astype(object)
+
+
+def _check_chunk(masks: np.ndarray, modality: str, opts: dict[str, Any], shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The checks and measures of a chunk; ``masks`` may be cropped, ``shape`` is the maps' true (H, W)."""
     n = len(masks)
     lab = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
     names = PLAUSIBILITY_STRUCTURES[modality]
@@ -239,45 +333,119 @@ def _check_chunk(masks: np.ndarray, modality: str, opts: dict[str, Any]) -> dict
     area = {s: b.sum(axis=(1, 2)) for s, b in binary.items()}
     present = {s: a >= opts["min_component_px"] for s, a in area.items()}
     fg = lab > 0
+    level = _levels(area, opts["min_component_px"], modality, shape[0] * shape[1])
     out: dict[str, np.ndarray] = {}
-    out["structures_present"] = fg.any(axis=(1, 2))
-    for s in opts["require"]:
-        out["structures_present"] &= present[s]
+    out["structures_present"] = fg.any(axis=(1, 2)) & (~present["LV"] | present["MYO"])  # a cavity needs its wall
+    if opts["require"] is None:
+        for lv_name, required in LEVEL_REQUIRES[modality].items():
+            at = level == lv_name
+            for s in required:
+                out["structures_present"] &= ~at | present[s]
+    else:
+        for s in opts["require"]:
+            out["structures_present"] &= present[s]
     ncomp = {}
     for s in names:
         ncomp[s] = _n_components(binary[s])
         out[f"single_component_{s}"] = (area[s] == 0) | (present[s] & (ncomp[s] == 1))
     LV, MYO = binary["LV"], binary["MYO"]
-    lv_holes = _holes(LV)
-    out["no_holes_LV"] = ~present["LV"] | ~lv_holes.any(axis=(1, 2))
-    # holes of MYO ∪ LV, except those already inside the cavity (they fail no_holes_LV)
-    out["no_holes_MYO"] = ~present["MYO"] | ~(_holes(MYO | LV) & ~lv_holes).any(axis=(1, 2))
+    cav = "RV" if modality == "mri" else "LA"  # the other cavity
+    filled = {s: binary[s] | _holes_of(binary[s], ncomp[s]) for s in ("LV", cav)}
+    for s in ("LV", cav):
+        out[f"no_holes_{s}"] = ~present[s] | (filled[s].sum(axis=(1, 2)) == area[s])
+    # sealed background (holes of the whole heart), each component named by the structures it borders
+    sealed = _holes(fg)
+    has_sealed = sealed.any(axis=(1, 2))
+    comp = np.zeros(sealed.shape, np.int32)
+    count = 0
+    if has_sealed.any():
+        comp[has_sealed], count = ndi.label(sealed[has_sealed], structure=_PLANE8)
+    borders = {}
+    for s in names:
+        b = np.zeros(count + 1, bool)
+        b[comp[_edge_pairs(binary[s], sealed)]] = True
+        b[0] = False
+        borders[s] = b
+    others = [s for s in names if s != "MYO"]
+    only_myo = borders["MYO"] & ~np.logical_or.reduce([borders[s] for s in others])
+    # inside the epicardium (MYO + LV) only the cavity and what the cavity encloses: no background
+    # sealed by the wall alone, no other cavity (an RV or atrium island inside the wall)
+    epi = LV | MYO
+    epi_holes = _holes(epi)
+    inside_wall = epi_holes & ~filled["LV"]
+    out["no_holes_MYO"] = ~only_myo[comp].any(axis=(1, 2)) & ~(inside_wall & binary[cav]).any(axis=(1, 2))
+    pairs = (("RV", "MYO"), ("LV", "MYO")) if modality == "mri" else (("LV", "MYO"), ("LV", "LA"))
+    for a, b in pairs:
+        out[f"no_holes_between_{a}_{b}"] = ~(borders[a] & borders[b])[comp].any(axis=(1, 2))
+    out["no_background_inside_heart"] = ~sealed.any(axis=(1, 2))
+
+    details: dict[str, np.ndarray] = {f"area_{s}": area[s] for s in names}
+    details |= {f"n_components_{s}": ncomp[s] for s in names}
+    details["level"] = level
+    epi_filled = epi | epi_holes
     ring = _edge_pairs(LV, ~LV)  # the cavity's edge neighbours
+    ring_px = np.maximum(ring.sum(axis=(1, 2)), 1)
+    bg_frac = (ring & ~fg).sum(axis=(1, 2)) / ring_px
+    details["lv_background_fraction"] = bg_frac
     lv_and_myo = present["LV"] & present["MYO"]
-    details = {f"area_{s}": area[s] for s in names} | {f"n_components_{s}": ncomp[s] for s in names}
     with np.errstate(divide="ignore", invalid="ignore"):
         lv_area = np.where(area["LV"] > 0, area["LV"], np.nan)
         ratios = {"myo_lv_ratio": (area["MYO"] / lv_area, lv_and_myo)}
         if modality == "mri":
             RV = binary["RV"]
-            out["lv_enclosed_by_myo"] = ~lv_and_myo | ~(ring & ~MYO).any(axis=(1, 2))
             out["rv_touches_myo"] = ~(present["RV"] & present["MYO"]) | _touches(RV, MYO)
             out["rv_not_touching_lv"] = ~(present["RV"] & present["LV"]) | ~_touches(RV, LV)
-            ratios["rv_lv_ratio"] = (area["RV"] / lv_area, present["RV"] & present["LV"])
+            basal = level == "basal"
+            limit = np.where(basal, opts["max_lv_background_fraction_basal"], opts["max_lv_background_fraction"])
+            out["lv_not_touching_background"] = ~lv_and_myo | (bg_frac <= limit)
+            epi_area = area["LV"] + area["MYO"]
+            ratios["rv_epi_ratio"] = (area["RV"] / np.where(epi_area > 0, epi_area, np.nan), present["RV"] & present["MYO"])
+            heart = fg | sealed
+            shapes = {"RV": heart, "MYO": epi_filled, "LV": filled["LV"]}
+            for s, x in shapes.items():
+                hull = _hull_area(x[:, 1:-1, 1:-1])
+                defect = 1.0 - x.sum(axis=(1, 2)) / np.maximum(hull, 1)
+                details[f"convexity_defect_{s}"] = np.where(present[s], defect, np.nan)
+                out[f"convex_{s}"] = ~present[s] | (defect <= opts[f"max_convexity_defect_{s}"])
+            for s in ("LV", "MYO"):
+                x = shapes[s]
+                perim = _perimeter(x)
+                circ = 4 * np.pi * x.sum(axis=(1, 2)) / np.maximum(perim, 1e-9) ** 2
+                details[f"circularity_{s}"] = np.where(present[s], circ, np.nan)
+                out[f"circular_{s}"] = ~present[s] | (circ >= opts[f"min_circularity_{s}"])
         else:
             LA = binary["LA"]
-            out["no_holes_LA"] = ~present["LA"] | ~_holes(LA).any(axis=(1, 2))
-            ring_px = ring.sum(axis=(1, 2))
-            bg_frac = (ring & ~fg).sum(axis=(1, 2)) / np.maximum(ring_px, 1)
-            details["lv_background_fraction"] = bg_frac
-            out["lv_enclosed_by_myo"] = ~lv_and_myo | (bg_frac <= opts["max_lv_background_fraction"])
             out["la_touches_lv"] = ~(present["LA"] & present["LV"]) | _touches(LA, LV)
             ratios["la_lv_ratio"] = (area["LA"] / lv_area, present["LA"] & present["LV"])
-    out["no_background_inside_heart"] = ~_holes(fg).any(axis=(1, 2))
+            # vital's echo criteria, vectorised
+            er = MYO
+            steps = opts["erosion_px"] if opts["erosion_px"] is not None else round(shape[0] / 128)
+            for _ in range(steps):
+                er = _erode(er)
+            lost = 1.0 - er.sum(axis=(1, 2)) / np.maximum(area["MYO"], 1)
+            details["myo_erosion_ratio"] = np.where(present["MYO"] & (steps > 0), lost, np.nan)
+            out["myo_not_too_thin"] = ~present["MYO"] | (steps == 0) | (lost <= opts["max_myo_erosion_ratio"])
+            # width of the LV cavity over the two walls, on the row of the centre of mass of LV + MYO
+            ys = np.arange(lab.shape[1])
+            row = np.round((epi.sum(axis=2) * ys).sum(axis=1) / np.maximum(epi.sum(axis=(1, 2)), 1)).astype(int)
+            lv_w = LV[np.arange(n), row].sum(axis=1)
+            myo_w = MYO[np.arange(n), row].sum(axis=1)
+            wr = lv_w / np.where(myo_w > 0, myo_w, np.nan)
+            details["lv_myo_width_ratio"] = np.where(lv_and_myo, wr, np.nan)
+            out["plausible_lv_myo_width"] = ~lv_and_myo | ((myo_w > 0) & (wr <= opts["max_lv_myo_width_ratio"]))
+            cols = lambda x: np.maximum(x.any(axis=1).sum(axis=1), 1)  # noqa: E731
+            lv_bg = (_edge_pairs(~fg, LV)).sum(axis=(1, 2)) / cols(LV)
+            myo_la = (_edge_pairs(LA, MYO)).sum(axis=(1, 2)) / cols(MYO)
+            details["lv_background_frontier"] = np.where(present["LV"], lv_bg, np.nan)
+            details["myo_la_frontier"] = np.where(present["MYO"] & present["LA"], myo_la, np.nan)
+            out["small_lv_background_frontier"] = ~present["LV"] | (lv_bg <= opts["max_lv_background_frontier"])
+            out["small_myo_la_frontier"] = ~(present["MYO"] & present["LA"]) | (myo_la <= opts["max_myo_la_frontier"])
     ok = np.ones(n, bool)
+    # at the apex the cavity closes and the RV ends: there only the MYO/LV floor (a wall too thin) holds
+    apex = level == "apical" if modality == "mri" else np.zeros(n, bool)
     for key, (value, applies) in ratios.items():
         lo, hi = opts[key]
-        ok &= ~applies | ((value >= lo) & (value <= hi))
+        ok &= ~applies | ((value >= lo) & ((value <= hi) | apex))
         details[key] = value
     out["plausible_ratios"] = ok
     return {k: out[k] for k in PLAUSIBILITY_CHECKS[modality]} | details
@@ -312,7 +480,12 @@ def plausibility_report(masks: np.ndarray, *, modality: str = "mri", details: bo
     opts = _plausibility_options(modality, bounds)
     arr = _as_masks(masks, 3)
     n, h, w = arr.shape
-    parts = [_check_chunk(arr[sl], modality, opts) for sl in _chunks(n, (h + 2) * (w + 2))]
+    # background margins shared by the whole batch change no check: crop them (a 1-pixel margin kept)
+    rows, cols = np.flatnonzero(arr.any(axis=(0, 2))), np.flatnonzero(arr.any(axis=(0, 1)))
+    if len(rows):
+        arr = arr[:, max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    ch, cw = arr.shape[1:]
+    parts = [_check_chunk(arr[sl], modality, opts, (h, w)) for sl in _chunks(n, (ch + 2) * (cw + 2))]
     checks = PLAUSIBILITY_CHECKS[modality]
     if parts:
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -325,6 +498,51 @@ def plausibility_report(masks: np.ndarray, *, modality: str = "mri", details: bo
             if k not in checks:
                 report[k] = cols[k]
     return report
+
+
+def slice_level(masks: np.ndarray, *, modality: str = "mri") -> np.ndarray:
+    """The level of each slice, read from its shape alone (generated shapes have no position).
+
+    MRI short axis (rules in this order; areas in pixels; ``epicardium`` = MYO + LV cavity; a
+    structure is present with at least ``PLAUSIBILITY_DEFAULTS["mri"]["min_component_px"]`` pixels;
+    thresholds in :data:`SLICE_LEVEL_RULES`):
+
+    - ``"apical"``: no LV cavity; or the cavity is under ``apical_cavity_fraction`` of the
+      epicardium (a thick wall round a closing cavity); or an RV is present and is under
+      ``apical_rv_fraction`` of the epicardium (the RV ends before the LV apex); or the epicardium
+      covers under ``apical_heart_fraction`` of the image (the cache crops every slice to the same
+      field of view, so a small heart section is near the apex);
+    - ``"basal"``: otherwise, when there is no RV (above the RV's base the slice cuts the LV and its
+      outflow tract) or the RV is over ``basal_rv_fraction`` of the epicardium (the RV widens
+      towards its outflow tract);
+    - ``"mid"``: the rest.
+
+    On real ACDC slices (cache at 64/128/256) these levels agree with the thirds of the volume's
+    ``slice_pos`` for about two thirds of the slices (a third by chance; the figures are in the
+    comment block above ``PLAUSIBILITY_DEFAULTS``): a coarse, shape-only level, enough to say which
+    structures may be absent. Echo (CAMUS apical two- and four-chamber views) has one level,
+    ``"apical-view"``: every view shows the LV cavity, the myocardium and the atrium.
+
+    Args:
+        masks: integer label maps (N, H, W) or one (H, W), values 0..3 in the modality's convention.
+        modality: ``"mri"`` or ``"echo"``.
+
+    Returns:
+        A numpy array of strings (dtype object), one per mask (shape (N,), or () for one mask),
+        each among ``SLICE_LEVELS[modality]``.
+
+    Raises:
+        ValueError: wrong shape, values outside 0..3 or an unknown modality.
+    """
+    if modality not in PLAUSIBILITY_STRUCTURES:
+        raise ValueError(f"modality must be one of {tuple(PLAUSIBILITY_STRUCTURES)}, not {modality!r}")
+    arr = np.asarray(masks)
+    single = arr.ndim == 2
+    arr = _as_masks(arr[None] if single else arr, 3)
+    names = PLAUSIBILITY_STRUCTURES[modality]
+    area = {s: (arr == v).sum(axis=(1, 2)) for s, v in names.items()}
+    level = _levels(area, PLAUSIBILITY_DEFAULTS[modality]["min_component_px"], modality, arr.shape[1] * arr.shape[2])
+    return level[0] if single else level
 
 
 def plausibility_checks(mask: np.ndarray, *, modality: str = "mri", **bounds) -> dict[str, bool]:
