@@ -1,7 +1,8 @@
 """Anatomical plausibility checks (shapes.anatomy: plausibility_*) and their post-processing.
 
-Hand-made label maps: a valid slice passes every check, and each deliberate defect fails exactly
-the check(s) written next to it. The real-ACDC tests are skipped unless CARDIGAN_ACDC_DIR is set,
+Hand-made label maps: a valid slice passes every check, and each deliberate defect (Painchaud's
+criteria: holes, disconnections, frontiers, concavity, circularity...) fails exactly the check(s)
+written next to it; slice_level on hand-made slices. The real-ACDC tests are skipped unless CARDIGAN_ACDC_DIR is set,
 the real-CAMUS one unless CARDIGAN_CAMUS_DIR is.
 """
 
@@ -10,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from skimage.morphology import convex_hull_image
 
-from cardigan_utils.data.acdc import list_acdc_patients, read_acdc_patient
 from cardigan_utils.shapes import (
     PLAUSIBILITY_CHECKS,
+    PLAUSIBILITY_DEFAULTS,
     anatomy,
     plausibility_checks,
     plausibility_report,
     plausibility_summary,
     postprocess_masks,
+    slice_level,
 )
 
 MRI_CHECKS = list(PLAUSIBILITY_CHECKS["mri"])
@@ -97,24 +100,65 @@ def _background_island(m):
 
 def _absurd_rv(m):
     y, x = np.mgrid[:SIZE, :SIZE]
-    m[:] = 0
-    r = np.hypot(y - CY, x - 44)
-    m[r < 6] = 2
-    m[r < 3] = 3  # LV 29 px
-    m[(np.hypot(y - CY, x - 22) < 17) & (m == 0)] = 1  # RV ~ 20x the LV
+    m[(np.hypot(y - CY, x - CX + 8) < 30) & (x < CX) & (m == 0)] = 1  # an RV 3.5 x the LV + MYO
+
+
+def _rv_hole(m):
+    m[CY, CX - 20] = 0  # a background pixel inside the RV
+
+
+def _hole_between_lv_and_myo(m):
+    m[CY, CX + 7 : CX + 9] = 0  # background where the cavity meets the wall, sealed by both
+
+
+def _rv_inside_myo(m):
+    m[m == 1] = 0
+    m[CY - 1 : CY + 2, CX + 9 : CX + 11] = 1  # the only RV: an island inside the wall
+
+
+def _star_cavity(m):
+    y, x = np.mgrid[:SIZE, :SIZE]
+    r, t = np.hypot(y - CY, x - CX), np.arctan2(y - CY, x - CX)
+    m[m == 3] = 2
+    m[(r < 5 + 5 * np.cos(5 * t).clip(0)) & (r < 12)] = 3  # a five-pointed cavity
+
+
+def _sliver_cavity(m):
+    m[m == 3] = 2
+    m[CY - 1 : CY + 1, CX - 9 : CX + 10] = 3  # a 2 x 19 slit
+
+
+def _bean_heart(m):
+    y, x = np.mgrid[:SIZE, :SIZE]
+    d = np.hypot(y - CY, x - CX - 11)
+    m[(d < 10) & (m >= 2)] = 0  # a deep bite out of the lateral side...
+    m[(d < 13) & (m == 3)] = 2  # ...lined by the wall
+
+
+def _hooked_rv(m):
+    m[6:CY, CX - 16 : CX - 14][m[6:CY, CX - 16 : CX - 14] == 0] = 1  # an RV arm up from the RV...
+    m[6:8, CX - 16 : CX + 22] = 1  # ...over the heart...
+    m[6 : CY + 6, CX + 20 : CX + 22] = 1  # ...and down its far side, round a bay of background
 
 
 MRI_DEFECTS = {
-    "missing RV": (_missing_rv, {"structures_present"}),
-    "two LV components": (_two_lv, {"single_component_LV"}),
-    "speck of MYO far away": (_myo_speck, {"single_component_MYO"}),
+    "two LV components": (_two_lv, {"single_component_LV", "circular_LV", "convex_LV"}),
+    "speck of MYO far away": (_myo_speck, {"single_component_MYO", "convex_MYO", "convex_RV"}),  # hulls reach out
     "hole in MYO": (_myo_hole, {"no_holes_MYO", "no_background_inside_heart"}),
-    "hole in LV": (_lv_hole, {"no_holes_LV", "lv_enclosed_by_myo", "no_background_inside_heart"}),
-    "LV touching background": (_lv_touches_background, {"lv_enclosed_by_myo"}),
-    "RV touching LV": (_rv_touches_lv, {"rv_not_touching_lv", "lv_enclosed_by_myo"}),
+    "hole in LV": (_lv_hole, {"no_holes_LV", "no_background_inside_heart"}),
+    "hole in RV": (_rv_hole, {"no_holes_RV", "no_background_inside_heart"}),
+    "hole between LV and MYO": (_hole_between_lv_and_myo,
+                                {"no_holes_between_LV_MYO", "no_background_inside_heart"}),
+    "background island between RV and MYO": (_background_island, {"no_holes_between_RV_MYO", "no_background_inside_heart"}),
+    "LV touching background at a mid slice": (_lv_touches_background, {"lv_not_touching_background"}),
+    "RV touching LV": (_rv_touches_lv, {"rv_not_touching_lv"}),
     "RV away from MYO": (_rv_away_from_myo, {"rv_touches_myo"}),
-    "background island inside the heart": (_background_island, {"no_background_inside_heart"}),
-    "absurd RV/LV ratio": (_absurd_rv, {"plausible_ratios"}),
+    "RV inside the MYO ring": (_rv_inside_myo, {"no_holes_MYO"}),
+    "star-shaped cavity": (_star_cavity, {"convex_LV", "circular_LV"}),
+    "sliver cavity": (_sliver_cavity, {"circular_LV"}),
+    "bean-shaped heart": (_bean_heart, {"convex_MYO", "convex_LV"}),
+    "RV hooked over the LV": (_hooked_rv, {"convex_RV"}),
+    "absurd RV/heart ratio": (_absurd_rv, {"plausible_ratios"}),
 }
 
 
@@ -142,31 +186,74 @@ def test_each_mri_defect_fails_exactly_its_checks(name):
 def test_absurd_myo_ratio_and_bounds_are_configurable():
     thin_wall = mri_slice(r_lv=20, r_myo=21, r_rv=8)  # a 1-pixel wall round a huge cavity: MYO/LV ~ 0.1
     assert failed(thin_wall) == {"plausible_ratios"}
-    assert failed(thin_wall, myo_lv_ratio=(0.05, 20.0)) == set()
-    assert failed(defect("absurd RV/LV ratio"), rv_lv_ratio=(0.0, 100.0)) == set()
+    assert failed(thin_wall, myo_lv_ratio=(0.05, 100.0)) == set()
+    assert failed(defect("absurd RV/heart ratio"), rv_epi_ratio=(0.0, 100.0)) == set()
+    assert failed(defect("star-shaped cavity"), max_convexity_defect_LV=0.9, min_circularity_LV=0.1) == set()
 
 
-def test_require_makes_presence_configurable_and_dependent_checks_skip():
-    no_rv = defect("missing RV")
-    assert failed(no_rv, require=("MYO", "LV")) == set()
-    # an apical slice: a disc of myocardium, no cavity, no RV
+def apex_slice():
+    """An apical slice: a disc of myocardium round a small cavity, no RV."""
     y, x = np.mgrid[:SIZE, :SIZE]
-    apex = np.where(np.hypot(y - CY, x - CX) < 5, 2, 0).astype(np.uint8)
-    assert failed(apex) == {"structures_present"}  # once, not for every check that needs the RV or LV
-    assert failed(apex, require=("MYO",)) == set()
+    r = np.hypot(y - CY, x - CX)
+    return np.where(r < 2, 3, np.where(r < 8, 2, 0)).astype(np.uint8)
+
+
+def test_slice_level_from_the_shape():
+    assert slice_level(mri_slice()) == "mid"
+    assert slice_level(apex_slice()) == "apical"
+    assert slice_level(np.where(apex_slice() == 3, 2, apex_slice())) == "apical"  # no cavity at all
+    assert slice_level(mri_slice(r_lv=9, r_myo=11, r_rv=15)) == "basal"  # an RV larger than 0.6 x the LV + MYO
+    no_rv = mri_slice()
+    no_rv[no_rv == 1] = 0
+    assert slice_level(no_rv) == "basal"  # a large open cavity without RV: above the RV's base
+    small = mri_slice(r_lv=3, r_myo=6, r_rv=5)  # a whole heart under 9 % of the image
+    assert slice_level(small) == "apical"
+    batch = np.stack([mri_slice(), apex_slice(), no_rv])
+    assert slice_level(batch).tolist() == ["mid", "apical", "basal"]
+    assert slice_level(batch).tolist() == plausibility_report(batch, details=True)["level"].tolist()
+    assert slice_level(echo_slice(), modality="echo") == "apical-view"
+    with pytest.raises(ValueError, match="modality"):
+        slice_level(mri_slice(), modality="ct")
+
+
+def test_presence_follows_the_level():
+    no_rv = mri_slice()
+    no_rv[no_rv == 1] = 0  # read as basal: the RV may be absent there
+    assert failed(no_rv) == set()
+    assert failed(no_rv, require=("RV", "MYO", "LV")) == {"structures_present"}
+    assert failed(apex_slice()) == set()  # apical: neither RV nor cavity needed
+    closed = np.where(apex_slice() == 3, 2, apex_slice())
+    assert failed(closed) == set()
+    assert failed(closed, require=("MYO", "LV")) == {"structures_present"}
+    # a cavity without its wall fails at any level
+    bare = mri_slice()
+    bare[bare == 2] = 0
+    assert "structures_present" in failed(bare)
     assert failed(np.zeros((SIZE, SIZE), np.uint8), require=()) == {"structures_present"}  # empty slice
+    # the base may open the cavity to the outflow tract, the middle may not
+    basal = mri_slice(r_lv=9, r_myo=12, r_rv=17)
+    assert slice_level(basal) == "basal" and failed(basal) == set()
+    _lv_touches_background(basal)
+    assert slice_level(basal) == "basal" and failed(basal) == set()
+    assert failed(basal, max_lv_background_fraction_basal=0.0) == {"lv_not_touching_background"}
 
 
 def test_specks_below_min_component_px():
     m = mri_slice()
     m[m == 1] = 0
     m[3, 3] = m[3, 4] = 1  # the only RV: 2 pixels, a speck with no structure (min_component_px=3)
-    assert failed(m) == {"structures_present", "single_component_RV"}
-    assert failed(m, require=("MYO", "LV")) == {"single_component_RV"}
-    # with min_component_px=1 it is a real (tiny, detached) RV, and absurdly small: RV/LV = 0.01
-    assert failed(m, require=("MYO", "LV"), min_component_px=1) == {"rv_touches_myo", "plausible_ratios"}
+    assert failed(m) == {"single_component_RV"}  # (no RV: read as basal)
+    assert failed(m, require=("RV", "MYO", "LV")) == {"structures_present", "single_component_RV"}
+    # with min_component_px=1 it is a real (tiny, detached) RV: the slice reads as apical
+    assert failed(m, min_component_px=1) == {"rv_touches_myo", "convex_RV"}
     # a speck next to a present structure counts however small it is, and min_component_px does not hide it
-    assert failed(defect("speck of MYO far away"), min_component_px=10) == {"single_component_MYO"}
+    assert failed(defect("speck of MYO far away"), min_component_px=10) == {"single_component_MYO", "convex_MYO", "convex_RV"}
+
+
+# the conventions below are shown on tiny squares: the shape criteria (hulls, circularity) and the
+# base's allowance for an open cavity are switched off, so only the convention at stake can fail
+CONVENTION = {"max_convexity_defect_LV": 1.0, "max_convexity_defect_MYO": 1.0, "min_circularity_LV": 0.0,
+              "min_circularity_MYO": 0.0, "max_lv_background_fraction": 0.0, "max_lv_background_fraction_basal": 0.0}
 
 
 def block(size=12):
@@ -180,36 +267,36 @@ def test_components_are_8_connected():
     m = block()
     m[4:6, 4:6] = 3
     m[6:8, 6:8] = 3  # touches the first LV block by a corner only: one 8-connected component
-    assert failed(m, require=("MYO", "LV")) == set()
+    assert failed(m, require=("MYO", "LV"), **CONVENTION) == set()
     m = block()
     m[4:6, 4:6] = 3
     m[7:9, 7:9] = 3  # one pixel apart: two components
-    assert failed(m, require=("MYO", "LV")) == {"single_component_LV"}
+    assert failed(m, require=("MYO", "LV"), **CONVENTION) == {"single_component_LV"}
 
 
 def test_holes_are_sealed_background_only():
     ring = block()
     ring[3:9, 3:9] = 0  # a 1-pixel MYO ring round background: a hole
-    assert failed(ring, require=("MYO",)) == {"no_holes_MYO", "no_background_inside_heart"}
+    assert failed(ring, require=("MYO",), **CONVENTION) == {"no_holes_MYO", "no_background_inside_heart"}
     ring[2, 2] = 0  # remove one corner: the inside leaks out diagonally, so it is not a hole here
     assert ndi.binary_fill_holes(ring > 0)[3, 3]  # (scipy's default, 4-connected background, would fill it)
-    assert failed(ring, require=("MYO",)) == set()
+    assert failed(ring, require=("MYO",), **CONVENTION) == set()
 
 
 def test_touching_means_sharing_an_edge():
     m = block()
     m[4:8, 4:8] = 3
     m[1:4, 3] = 0  # a background channel from the outside to (3, 3), diagonal to the LV corner (4, 4)
-    assert failed(m, require=("MYO", "LV")) == set()
+    assert failed(m, require=("MYO", "LV"), **CONVENTION) == set()
     m[3, 4] = 0  # now the background shares an edge with the LV
-    assert failed(m, require=("MYO", "LV")) == {"lv_enclosed_by_myo"}
+    assert failed(m, require=("MYO", "LV"), **CONVENTION) == {"lv_not_touching_background"}
 
 
 def test_image_border_counts_as_background():
     m = np.zeros((SIZE, SIZE), np.uint8)
     m[:, :10] = 2
     m[20:40, :4] = 3  # an LV cavity reaching the image border is not enclosed
-    assert failed(m, require=("MYO", "LV")) == {"lv_enclosed_by_myo"}
+    assert failed(m, require=("MYO", "LV"), **CONVENTION) == {"lv_not_touching_background"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,17 +362,24 @@ def _e_thin_wall(m):
     m[ndi.binary_dilation(lv) & ~lv & (m == 0)] = 2  # a wall a pixel thick (edge neighbours only): MYO/LV 0.17
 
 
+def _e_la_wraps_myo(m):
+    y, x = np.mgrid[:SIZE, :SIZE]
+    outer = ((y - 28) / 18) ** 2 + ((x - 32) / 12) ** 2 < 1
+    m[ndi.binary_dilation(outer, iterations=2) & ~outer & (m == 0) & (y > 12)] = 3  # an atrium sheathing the walls
+
+
 ECHO_DEFECTS = {
-    "missing LA": (_e_missing_la, {"structures_present", "lv_enclosed_by_myo"}),  # the mitral opening left open
+    "missing LA": (_e_missing_la, {"structures_present", "small_lv_background_frontier"}),  # the mitral opening open
     "two LV components": (_e_two_lv, {"single_component_LV"}),
     "speck of MYO far away": (_e_myo_speck, {"single_component_MYO"}),
     "hole in MYO": (_e_myo_hole, {"no_holes_MYO", "no_background_inside_heart"}),
     "hole in LA": (_e_la_hole, {"no_holes_LA", "no_background_inside_heart"}),
-    "LV touching background": (_e_open_wall, {"lv_enclosed_by_myo"}),
-    "LA away from LV": (_e_la_away, {"la_touches_lv", "lv_enclosed_by_myo"}),  # the mitral opening left open
-    "background island inside the heart": (_e_background_island, {"no_background_inside_heart"}),
-    "absurd LA/LV ratio": (_e_tiny_la, {"plausible_ratios", "lv_enclosed_by_myo"}),
-    "absurd MYO/LV ratio": (_e_thin_wall, {"plausible_ratios"}),
+    "LV touching background": (_e_open_wall, {"small_lv_background_frontier"}),
+    "LA away from LV": (_e_la_away, {"la_touches_lv", "small_lv_background_frontier"}),  # the mitral opening open
+    "background island between LV and LA": (_e_background_island, {"no_holes_between_LV_LA", "no_background_inside_heart"}),
+    "absurd LA/LV ratio": (_e_tiny_la, {"plausible_ratios", "small_lv_background_frontier"}),
+    "one-pixel wall": (_e_thin_wall, {"plausible_ratios"}),  # (the erosion criterion starts at 128x128)
+    "LA sheathing the MYO": (_e_la_wraps_myo, {"small_myo_la_frontier", "no_background_inside_heart"}),
 }
 
 
@@ -303,29 +397,31 @@ def test_each_echo_defect_fails_exactly_its_checks(name):
     assert failed(m, modality="echo") == ECHO_DEFECTS[name][1]
 
 
-def test_echo_background_fraction_is_configurable():
+def test_echo_bounds_are_configurable():
     m = echo_slice()
     _e_open_wall(m)
-    frac = plausibility_report(m[None], modality="echo", details=True)["lv_background_fraction"][0]
-    assert 0.3 < frac < 0.8
-    assert failed(m, modality="echo", max_lv_background_fraction=0.9) == set()
-    # the mitral opening alone (no LA at all) is ~0.2 of the cavity's edge: over the default (on real
-    # CAMUS maps the atrium covers it, max 0.135), within a bound that tolerates a missing atrium
-    m = echo_slice()
-    _e_missing_la(m)
-    frac = plausibility_report(m[None], modality="echo", details=True)["lv_background_fraction"][0]
-    assert 0.15 < frac < 0.25
-    assert failed(m, modality="echo", require=("LV", "MYO")) == {"lv_enclosed_by_myo"}
-    assert failed(m, modality="echo", require=("LV", "MYO"), max_lv_background_fraction=0.25) == set()
-
-
-def test_echo_ratio_bounds_reject_what_the_old_phantom_bounds_let_through():
-    """The bounds derived on CAMUS (issue 19) are tighter than the phantom's (0.15, 5) and (0.1, 4)."""
+    frontier = plausibility_report(m[None], modality="echo", details=True)["lv_background_frontier"][0]
+    assert frontier > 1.0  # LV pixels on the background per column of the cavity's width
+    assert failed(m, modality="echo", max_lv_background_frontier=2 * frontier) == set()
     thin = echo_slice()
     _e_thin_wall(thin)
-    ratio = plausibility_report(thin[None], modality="echo", details=True)["myo_lv_ratio"][0]
-    assert 0.15 < ratio < 0.2  # passed the old lower bound, fails the new one
-    assert failed(thin, modality="echo", myo_lv_ratio=(0.15, 5.0)) == set()
+    rep = plausibility_report(thin[None], modality="echo", details=True)
+    assert np.isnan(rep["myo_erosion_ratio"][0])  # at 64x64 a real 2-pixel wall vanishes too: not measured
+    rep = plausibility_report(thin[None], modality="echo", details=True, erosion_px=1)
+    assert rep["myo_erosion_ratio"][0] == 1.0  # a wall one pixel thick vanishes under one erosion
+    assert 7 < rep["lv_myo_width_ratio"][0] < 8  # CAMUS max 3.8, but the phantom's thin walls reach 7.4
+    assert failed(thin, modality="echo", erosion_px=1, max_lv_myo_width_ratio=4.5) == {
+        "myo_not_too_thin", "plausible_lv_myo_width", "plausible_ratios"}
+    # the same wall drawn at 128x128: the default erosion (1 pixel per 128) catches it
+    thin128 = np.kron(echo_slice(), np.ones((2, 2), np.uint8))
+    lv = thin128 == 1
+    thin128[thin128 == 2] = 0
+    thin128[ndi.binary_dilation(lv) & ~lv & (thin128 == 0)] = 2
+    assert {"myo_not_too_thin", "plausible_ratios"} <= failed(thin128, modality="echo")
+    assert "myo_not_too_thin" not in failed(np.kron(echo_slice(), np.ones((2, 2), np.uint8)), modality="echo")
+    loose = {"max_myo_erosion_ratio": 1.0, "myo_lv_ratio": (0.05, 8.0)}
+    assert failed(thin, modality="echo", **loose) == set()
+    assert slice_level(np.stack([echo_slice(), thin]), modality="echo").tolist() == ["apical-view"] * 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,13 +444,15 @@ def test_report_columns_summary_and_details():
     det = plausibility_report(masks, details=True)
     assert list(det.columns[: len(MRI_CHECKS) + 1]) == MRI_CHECKS + ["valid"]
     extra = {"area_RV", "area_MYO", "area_LV", "n_components_RV", "n_components_MYO", "n_components_LV",
-             "myo_lv_ratio", "rv_lv_ratio"}
+             "level", "lv_background_fraction", "convexity_defect_RV", "convexity_defect_MYO",
+             "convexity_defect_LV", "circularity_MYO", "circularity_LV", "myo_lv_ratio", "rv_epi_ratio"}
     assert set(det.columns[len(MRI_CHECKS) + 1 :]) == extra
     assert det["n_components_MYO"].tolist() == [1, 2, 1, 1]
     assert det["myo_lv_ratio"][0] == pytest.approx((masks[0] == 2).sum() / (masks[0] == 3).sum())
     echo = plausibility_report(echo_slice()[None], modality="echo", details=True)
     assert list(echo.columns[: len(ECHO_CHECKS) + 1]) == ECHO_CHECKS + ["valid"]
-    assert {"la_lv_ratio", "lv_background_fraction"} <= set(echo.columns)
+    assert {"la_lv_ratio", "myo_erosion_ratio", "lv_myo_width_ratio", "lv_background_frontier",
+            "myo_la_frontier", "level"} <= set(echo.columns)
     empty = plausibility_report(np.zeros((0, 8, 8), np.uint8))
     assert list(empty.columns) == MRI_CHECKS + ["valid"] and len(empty) == 0
     assert plausibility_summary(empty)["valid_fraction"] is None
@@ -379,9 +477,17 @@ def test_batch_agrees_with_per_slice_scipy(monkeypatch):
         assert rep["no_background_inside_heart"][i] == (not sealed.any())
         lv = np.pad(m == 3, 1)
         ring = ndi.binary_dilation(lv) & ~lv
-        enclosed = not (ring & (np.pad(m, 1) != 2)).any()
-        assert rep["lv_enclosed_by_myo"][i] == (enclosed or (m == 3).sum() < 3 or (m == 2).sum() < 3)
-    for check in ("single_component_MYO", "no_holes_MYO", "lv_enclosed_by_myo", "no_background_inside_heart"):
+        frac = (ring & (np.pad(m, 1) == 0)).sum() / max(ring.sum(), 1)
+        bound = PLAUSIBILITY_DEFAULTS["mri"]["max_lv_background_fraction" + ("_basal" if rep["level"][i] == "basal" else "")]
+        assert rep["lv_not_touching_background"][i] == (frac <= bound or (m == 3).sum() < 3 or (m == 2).sum() < 3)
+        for name, value in (("LV", 3), ("MYO", 2)):  # the convex hull, per slice, with scikit-image
+            x = ndi.binary_fill_holes(np.isin(m, (2, 3)) if name == "MYO" else m == value, structure=np.ones((3, 3)))
+            if x.sum() >= 3:
+                exact = convex_hull_image(x, offset_coordinates=False).sum()
+                approx = x.sum() / (1 - rep[f"convexity_defect_{name}"][i])
+                assert exact - 0.5 <= approx <= 1.04 * exact + 2, (i, name, exact, approx)
+    for check in ("single_component_MYO", "no_holes_MYO", "lv_not_touching_background", "no_background_inside_heart",
+                  "convex_MYO", "circular_LV"):
         assert 0 < rep[check].sum() < len(rep), f"the batch should both pass and fail {check}"
     # chunked processing gives the same answer as one chunk
     monkeypatch.setattr(anatomy, "_CHUNK_PX", 26 * 26 * 5)
@@ -406,6 +512,8 @@ def test_input_validation():
         plausibility_checks(mri_slice(), require=("LA",))
     with pytest.raises(ValueError, match="low <= high"):
         plausibility_checks(mri_slice(), myo_lv_ratio=(2, 1))
+    with pytest.raises(TypeError, match="unknown echo plausibility option.*rv_epi_ratio"):
+        plausibility_checks(echo_slice(), modality="echo", rv_epi_ratio=(0, 1))
     assert all(plausibility_checks(mri_slice().astype(np.float32)).values())  # integer-valued floats are fine
 
 
@@ -422,9 +530,9 @@ def test_postprocess_repairs_specks_and_holes():
         fixed = postprocess_masks(bad)
         assert np.array_equal(bad, before), "the input must not be modified"
         assert np.array_equal(fixed, valid), name  # speck removed, MYO hole -> MYO, LV hole -> LV
-    island = postprocess_masks(defect("background island inside the heart"))
+    island = postprocess_masks(defect("background island between RV and MYO"))
     assert all(plausibility_checks(island).values()) and island[rv_myo_contact()] in (1, 2)
-    names = ("speck of MYO far away", "hole in MYO", "background island inside the heart")
+    names = ("speck of MYO far away", "hole in MYO", "background island between RV and MYO")
     batch = np.stack([defect(n) for n in names] + [valid])
     assert plausibility_report(batch)["valid"].sum() == 1
     fixed = postprocess_masks(batch)
@@ -459,48 +567,30 @@ def test_postprocess_echo():
 # ---------------------------------------------------------------------------------------------
 
 
-def mid_ventricular(label):
-    """Mid-ventricular slices of a volume (X, Y, Z): the middle third of the slices with foreground,
-    as (n, X, Y). The same definition the default ratio bounds in shapes/anatomy.py were measured on."""
-    zs = np.flatnonzero(label.reshape(-1, label.shape[2]).any(axis=0))
-    n = zs[-1] - zs[0] + 1
-    keep = [z for z in zs if n / 3 <= z - zs[0] < 2 * n / 3]
-    return np.moveaxis(label[:, :, keep], 2, 0)
-
-
 @pytest.mark.acdc
-def test_real_acdc_mid_ventricular_ed_slices_pass(acdc_dir):
-    patients = list_acdc_patients(acdc_dir)[:10]
-    assert len(patients) == 10, "the ACDC folder should hold at least 10 patients"
-    checked = 0
-    for patient in patients:
-        (case,) = read_acdc_patient(patient, phases=("ED",))
-        mid = mid_ventricular(case.label)
-        rep = plausibility_report(mid)
-        bad = rep.columns[~rep.all(axis=0)].tolist()
-        assert rep["valid"].all(), f"{case.key}: mid-ventricular slices fail {bad}"
-        assert np.array_equal(postprocess_masks(mid), mid), f"{case.key}: post-processing changed a valid slice"
-        checked += len(mid)
-    assert checked >= 25
+def test_real_acdc_slices_pass_at_their_level(acdc_dir, tmp_path):
+    """>= 99 % of real ACDC slices pass every check, apical and basal ones included, as the VAE
+    learns them (the slice cache at 128x128; every training patient, ED + ES, every slice with
+    foreground: ~15 s; a 20-patient subset is too small for the claim: one failing slice in 385 is
+    0.26 %, and the first 20 of the seeded selection hold 4, 98.96 %); the levels read from the
+    shapes agree with the slices' positions well beyond chance."""
+    from cardigan_utils.data import load_cases, prepare_cache
 
-
-@pytest.mark.acdc
-def test_real_acdc_ratio_bounds_hold_for_nearly_all_mid_slices(acdc_dir):
-    """The default ratio bounds were derived from these slices: keep them honest (>= 98 % pass)."""
-    import nibabel as nib
-
-    from cardigan_utils.data.imageio import read_cfg
-
-    passed = total = 0
-    for patient in list_acdc_patients(acdc_dir):
-        info = read_cfg(patient / "Info.cfg")
-        for phase in ("ED", "ES"):
-            gt = patient / f"{patient.name}_frame{int(info[phase]):02d}_gt.nii.gz"
-            mid = mid_ventricular(np.asarray(nib.load(gt).dataobj).round().astype(np.uint8))
-            passed += int(plausibility_report(mid)["plausible_ratios"].sum())
-            total += len(mid)
-    assert total >= 25
-    assert passed / total >= 0.98, f"only {passed}/{total} real mid-ventricular slices pass plausible_ratios"
+    cases = load_cases("acdc", data_dir=acdc_dir, progress=False)
+    cache = prepare_cache("acdc", run_dir=tmp_path, image_size=128, cases=cases, progress=False)
+    assert len(cache) >= 1500
+    rep = plausibility_report(cache.labels, details=True)
+    summary = plausibility_summary(rep)
+    assert summary["valid_fraction"] >= 0.99, (
+        f"{summary['valid_fraction']:.1%} of {len(rep)} real ACDC slices valid; failure rates {summary['failure_rate']}")
+    pos = cache.slices["slice_pos"].to_numpy()
+    third = np.where(pos < 1 / 3, "basal", np.where(pos < 2 / 3, "mid", "apical"))
+    assert (rep["level"].to_numpy() == third).mean() >= 0.55  # 1/3 by chance
+    for level in ("basal", "mid", "apical"):
+        assert (rep["level"] == level).sum() >= 0.1 * len(rep), level
+    # the old fixed presence rule (RV, MYO and LV everywhere) fails the apex and the base
+    strict = plausibility_report(cache.labels, require=("RV", "MYO", "LV"))["structures_present"]
+    assert strict.mean() < 0.95
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,10 +600,10 @@ def test_real_acdc_ratio_bounds_hold_for_nearly_all_mid_slices(acdc_dir):
 
 @pytest.mark.camus
 def test_real_camus_validation_maps_pass_the_echo_checks(camus_dir):
-    """The echo defaults were derived on CAMUS (issue 19): >= 99 % of the validation subgroup's maps
-    (50 patients x 2CH/4CH x ED/ES) pass every check, at 64 and 128, as the VAE sees them after
-    the kit's clean-up (the derived copy's rounding seams are not anatomy); at 64 the resampling
-    smooths them away and the maps pass without it."""
+    """The echo defaults (Painchaud's criteria included) were derived on CAMUS: >= 99 % of the
+    validation subgroup's maps (50 patients x 2CH/4CH x ED/ES) pass every check, at 64 and 128, as
+    the VAE sees them after the kit's clean-up (the derived copy's rounding seams are not anatomy);
+    at 64 the resampling smooths them away and the maps pass without it."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

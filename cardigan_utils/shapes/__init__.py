@@ -11,6 +11,7 @@ from .anatomy import (
     plausibility_report,
     plausibility_summary,
     postprocess_masks,
+    slice_level,
 )
 from .closeness import closeness_report, measure_distances, nearest_dice, phase_measures, shape_measures, slice_level_shares
 from .latent import LatentCodes, encode_cache, interpolate, principal_directions, project, reconstruct
@@ -40,6 +41,7 @@ __all__ = [
     "reconstruct",
     "sample_valid_shapes",
     "shape_measures",
+    "slice_level",
     "slice_level_shares",
     "train_vae",
     "valid_bank",
