@@ -50,8 +50,12 @@ class RingVAE(ShapeVAE):
         return torch.nn.functional.one_hot(ring_maps(z[:, 0], z[:, 1]), 4).permute(0, 3, 1, 2).float() * 10
 
 
+# The toy maps are mid-ventricular rings: they need an RV (a ring without one would read as basal, and pass).
+MID = {"require": ("RV", "MYO", "LV")}
+
+
 def valid(labels):
-    return plausibility_report(np.asarray(labels), modality="mri")["valid"].to_numpy()
+    return plausibility_report(np.asarray(labels), modality="mri", **MID)["valid"].to_numpy()
 
 
 @pytest.fixture
@@ -149,12 +153,12 @@ def test_the_density_is_saved_and_old_checkpoints_still_sample(tmp_path):
 def test_warping_walks_to_the_valid_point_nearest_the_invalid_code(ring_vae):
     # Whitening counts code[1] by its spread: (1.5, 0.8) is nearer than (4, 0) for the code (-1, 0).
     ring_vae.fit_prior(torch.randn(500, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 10.0]))
-    bank = valid_bank(ring_vae, codes=torch.tensor([[1.5, 8.0], [4.0, 0.0], [-2.0, 0.0]]))
+    bank = valid_bank(ring_vae, codes=torch.tensor([[1.5, 8.0], [4.0, 0.0], [-2.0, 0.0]]), **MID)
     assert len(bank) == 2 and valid(bank.labels).all()  # the third code has no RV
     invalid = torch.tensor([[-1.0, 0.0], [-0.5, 6.0], [0.0, 1.0], [-3.0, -5.0]])
     assert not valid(ring_vae.decode_labels(invalid)).any()
     steps = 7
-    out = warp_codes(ring_vae, invalid, bank, steps=steps)
+    out = warp_codes(ring_vae, invalid, bank, steps=steps, **MID)
     assert out.target.tolist()[0] == 0
     assert valid(out.labels).all()
     assert np.array_equal(out.labels, ring_vae.decode_labels(out.codes).numpy())
@@ -165,12 +169,12 @@ def test_warping_walks_to_the_valid_point_nearest_the_invalid_code(ring_vae):
     back = invalid + torch.from_numpy(out.t - 2.0**-steps)[:, None].float() * (ends - invalid)
     assert not valid(ring_vae.decode_labels(back)).any()
     with pytest.raises(ValueError, match="empty"):
-        warp_codes(ring_vae, invalid, valid_bank(ring_vae, codes=invalid))
+        warp_codes(ring_vae, invalid, valid_bank(ring_vae, codes=invalid, **MID), **MID)
 
 
 @pytest.mark.parametrize("warp", [True, False])
 def test_sample_valid_shapes_returns_only_valid_shapes_and_its_stats_add_up(ring_vae, warp):
-    labels, stats = sample_valid_shapes(ring_vae, 300, seed=4, warp=warp, batch_size=128)
+    labels, stats = sample_valid_shapes(ring_vae, 300, seed=4, warp=warp, batch_size=128, **MID)
     assert labels.shape == (300, SIZE, SIZE) and labels.dtype == np.uint8 and valid(labels).all()
     assert stats["drawn"] == stats["valid"] + stats["warped"] + stats["still_invalid"]
     assert stats["accepted"] == 300 == stats["valid"] + stats["warped"] - stats["surplus"]
@@ -181,14 +185,14 @@ def test_sample_valid_shapes_returns_only_valid_shapes_and_its_stats_add_up(ring
         assert stats["decoded"] == stats["drawn"] + 5 * stats["warped"] and 0 < stats["warp_t_mean"] < 1
     else:
         assert stats["warped"] == 0 and stats["still_invalid"] > 0 and stats["draws_per_accepted"] > 1.2
-    again, _ = sample_valid_shapes(ring_vae, 300, seed=4, warp=warp, batch_size=128)
+    again, _ = sample_valid_shapes(ring_vae, 300, seed=4, warp=warp, batch_size=128, **MID)
     assert np.array_equal(labels, again)
 
 
 def test_sampling_without_any_valid_code_gives_up(ring_vae):
     ring_vae.fit_density(torch.tensor([[-2.0, 0.0], [-2.5, 0.1], [-3.0, 0.0]]), bandwidth=0.01)
     with pytest.raises(RuntimeError, match="valid shapes in"):
-        sample_valid_shapes(ring_vae, 10, max_draws=50)
+        sample_valid_shapes(ring_vae, 10, max_draws=50, **MID)
 
 
 def test_measure_distances_are_zero_for_identical_sets_and_grow_with_a_shift():
@@ -263,3 +267,16 @@ def test_phase_measures_see_a_smaller_systolic_cavity():
     table = phase_measures(np.concatenate([ed, es]), ["ED"] * 40 + ["ES"] * 40).set_index(["measure", "phase"])
     assert table.loc[("area_LV", "ED"), "mean"] > table.loc[("area_LV", "ES"), "mean"]
     assert table.loc[("area_LV", "ED"), "w1_ed_es"] > 0
+
+
+def test_allow_fewer_returns_what_an_untrained_model_gives(monkeypatch):
+    from cardigan_utils.networks.vae import ShapeVAE
+    from cardigan_utils.shapes import sample_valid_shapes
+
+    vae = ShapeVAE(image_size=64, latent_dim=4)
+    monkeypatch.setattr(vae, "decode_labels", lambda z, **kw: torch.zeros(len(z), 64, 64, dtype=torch.uint8))
+    with pytest.raises(RuntimeError, match="0 of 5 valid shapes"):
+        sample_valid_shapes(vae, 5, seed=0, max_draws=20)
+    labels, stats = sample_valid_shapes(vae, 5, seed=0, max_draws=20, allow_fewer=True)
+    assert labels.shape == (0, 64, 64) and stats["accepted"] == 0 and stats["drawn"] == 20
+    assert stats["still_invalid"] == 20 and stats["draws_per_accepted"] == float("inf")

@@ -64,6 +64,12 @@ def _valid(labels: np.ndarray, modality: str, bounds: dict) -> np.ndarray:
     return plausibility_report(labels, modality=modality, **bounds)["valid"].to_numpy(dtype=bool, copy=True)
 
 
+def _map_shape(vae) -> tuple[int, int]:
+    """The (H, W) of the label maps a shape VAE decodes."""
+    size = int(vae.config["image_size"])
+    return size, size
+
+
 def _decode(vae, z: torch.Tensor, batch_size: int, autocast: bool) -> np.ndarray:
     return vae.decode_labels(z, batch_size=batch_size, autocast=autocast).cpu().numpy()
 
@@ -152,6 +158,7 @@ def sample_valid_shapes(
     batch_size: int = 512,
     autocast: bool = False,
     max_draws: int | None = None,
+    allow_fewer: bool = False,
     **bounds,
 ) -> tuple[np.ndarray, dict]:
     """``n`` label maps from the shape VAE that all pass the anatomical checks.
@@ -177,12 +184,14 @@ def sample_valid_shapes(
         batch_size: decoding batch.
         autocast: decode under bf16 autocast (faster on a CPU; the checks see the decoded labels).
         max_draws: give up (RuntimeError) after drawing this many codes (default ``50 * n``).
+        allow_fewer: after ``max_draws``, return the valid shapes found (``accepted`` < n, maybe
+            none: an untrained VAE) instead of raising.
         **bounds: options of :func:`~cardigan_utils.shapes.anatomy.plausibility_report`.
 
     Returns:
         ``(labels, stats)``: (n, H, W) uint8 label maps and ``drawn`` (codes drawn), ``valid``
         (valid as drawn, before any filter), ``warped``, ``still_invalid`` (neither; discarded),
-        ``surplus`` (valid beyond ``n``, dropped), ``accepted`` (n), ``valid_fraction``
+        ``surplus`` (valid beyond ``n``, dropped), ``accepted`` (n, or fewer with ``allow_fewer``), ``valid_fraction``
         (valid / drawn), ``draws_per_accepted``, ``decoded`` (decodings, bisection included),
         ``bank`` (size of the training bank), ``warp_t_mean`` (mean position of the warped codes
         between their invalid origin, 0, and their bank code, 1) and ``seconds``.
@@ -203,6 +212,8 @@ def sample_valid_shapes(
     kept, total, t_sum = [], 0, 0.0
     while total < n:
         if stats["drawn"] >= max_draws:
+            if allow_fewer:
+                break
             raise RuntimeError(f"only {total} of {n} valid shapes in {stats['drawn']} draws; is the VAE trained?")
         # Draw what is missing, scaled by the share of draws that ended valid so far.
         rate = (stats["valid"] + stats["warped"]) / stats["drawn"] if stats["drawn"] else 1.0
@@ -228,12 +239,12 @@ def sample_valid_shapes(
         stats["still_invalid"] += int((~ok).sum())
         kept.append(labels[ok])
         total += int(ok.sum())
-    out = np.concatenate(kept)[:n]
+    out = np.concatenate(kept)[:n] if kept else np.zeros((0, *_map_shape(vae)), np.uint8)
     stats.update(
-        surplus=total - n,
-        accepted=n,
+        surplus=max(total - n, 0),
+        accepted=len(out),
         valid_fraction=stats["valid"] / stats["drawn"],
-        draws_per_accepted=stats["drawn"] / n,
+        draws_per_accepted=stats["drawn"] / len(out) if len(out) else float("inf"),
         bank=len(bank) if bank is not None else 0,
         warp_t_mean=t_sum / stats["warped"] if stats["warped"] else float("nan"),
         seconds=time.perf_counter() - t0,
