@@ -13,6 +13,12 @@ from conftest import tiny_segmenter
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def read_all(name: str, root) -> list:
+    """Every Case the dataset's reader reads from ``root``."""
+    spec = get_dataset(name)
+    return [case for patient in spec.list_patients(root) for case in spec.read_patient(patient)]
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     return tiny_segmenter(tmp_path_factory.mktemp("model"), "phantom-mri", n_patients=5, steps=3)
@@ -27,8 +33,7 @@ def test_segment_and_evaluate_a_registered_layout(acdc_example, model_path, tmp_
     out = tmp_path / "pred"
     assert cli.main(["segment", "--model", str(model_path), "--input", str(acdc_example), "--output", str(out),
                      "--dataset", "acdc"]) == 0
-    spec = get_dataset("acdc")
-    cases = [c for p in spec.list_patients(acdc_example) for c in spec.read_patient(p)]
+    cases = read_all("acdc", acdc_example)
     for case in cases:  # each prediction overlays the frame it segments
         pred = nib.load(prediction_path(out, case))
         source = nib.load(case.meta["image_path"])
@@ -48,10 +53,8 @@ def test_segment_and_evaluate_a_registered_layout(acdc_example, model_path, tmp_
 def test_a_perfect_prediction_scores_one(acdc_example, tmp_path):
     from cardigan_utils.data.imageio import save_nifti
 
-    spec = get_dataset("acdc")
-    for patient in spec.list_patients(acdc_example):
-        for case in spec.read_patient(patient):
-            save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing)
+    for case in read_all("acdc", acdc_example):
+        save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing)
     table = evaluate_folders(tmp_path / "pred", acdc_example, dataset="acdc")
     assert np.allclose(table.dice, 1.0)
 
@@ -78,7 +81,7 @@ def test_mnms_4d_cines_are_segmented_at_ed_and_es_in_their_geometry(model_path, 
     out = tmp_path / "pred"
     assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
                      "--dataset", "mnms"]) == 0
-    cases = [c for p in spec.list_patients(root) for c in spec.read_patient(p)]
+    cases = read_all(spec.name, root)
     for case in cases:
         pred = nib.load(prediction_path(out, case))
         cine = nib.load(case.meta["image_path"])  # 4-D: the prediction is one frame of it, same voxel grid
@@ -97,9 +100,8 @@ def test_a_perfect_mnms_prediction_scores_one_after_the_label_remap(tmp_path):
 
     spec = get_dataset("mnms")
     root = spec.write_example(tmp_path / "MnM", n_patients=2, seed=2)
-    for patient in spec.list_patients(root):
-        for case in spec.read_patient(patient):  # the kit's convention, as segment_dataset writes it
-            save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing, affine=case.meta["affine"])
+    for case in read_all("mnms", root):  # the kit's convention, as segment_dataset writes it
+        save_nifti(prediction_path(tmp_path / "pred", case), case.label, case.spacing, affine=case.meta["affine"])
     table = evaluate_folders(tmp_path / "pred", root, dataset="mnms")
     assert np.allclose(table.dice, 1.0) and set(table.structure) == {"RV", "MYO", "LV"}
 
@@ -110,7 +112,7 @@ def test_sunnybrook_dicom_is_segmented_and_only_its_labelled_structures_scored(m
     out = tmp_path / "pred"
     assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
                      "--dataset", "sunnybrook"]) == 0
-    cases = [c for p in spec.list_patients(root) for c in spec.read_patient(p)]
+    cases = read_all(spec.name, root)
     for case in cases:  # a NIfTI over the DICOM series: its grid and its position in the scanner
         pred = nib.load(prediction_path(out, case))
         assert pred.shape == case.image.shape and np.allclose(pred.affine, case.meta["affine"])
@@ -127,13 +129,12 @@ def test_a_perfect_sunnybrook_prediction_scores_one_whatever_it_says_where_nothi
 
     spec = get_dataset("sunnybrook")
     root = spec.write_example(tmp_path / "SCD", n_patients=2, seed=2)
-    for patient in spec.list_patients(root):
-        for case in spec.read_patient(patient):
-            pred = case.label.copy()
-            unknown = ~case.labelled_slices("MYO")
-            pred[..., unknown] = np.where(pred[..., unknown] == 0, 2, pred[..., unknown])  # MYO where it is unknown
-            pred[:3, :3] = 1  # an RV: Sunnybrook does not label it
-            save_nifti(prediction_path(tmp_path / "pred", case), pred, case.spacing, affine=case.meta["affine"])
+    for case in read_all("sunnybrook", root):
+        pred = case.label.copy()
+        unknown = ~case.labelled_slices("MYO")
+        pred[..., unknown] = np.where(pred[..., unknown] == 0, 2, pred[..., unknown])  # MYO where it is unknown
+        pred[:3, :3] = 1  # an RV: Sunnybrook does not label it
+        save_nifti(prediction_path(tmp_path / "pred", case), pred, case.spacing, affine=case.meta["affine"])
     table = evaluate_folders(tmp_path / "pred", root, dataset="sunnybrook")
     assert set(table.structure) == {"MYO", "LV"} and np.allclose(table.dice, 1.0)
     assert (table.labelled_slices > 0).all()
