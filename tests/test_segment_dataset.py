@@ -19,6 +19,15 @@ def read_all(name: str, root) -> list:
     return [case for patient in spec.list_patients(root) for case in spec.read_patient(patient)]
 
 
+def segment_example(name: str, model_path, tmp_path) -> tuple:
+    """A phantom folder in ``name``'s layout segmented by ``cardigan segment --dataset``: (root, output, its Cases)."""
+    root = get_dataset(name).write_example(tmp_path / name, n_patients=2, seed=1)
+    out = tmp_path / "pred"
+    assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
+                     "--dataset", name]) == 0
+    return root, out, read_all(name, root)
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     return tiny_segmenter(tmp_path_factory.mktemp("model"), "phantom-mri", n_patients=5, steps=3)
@@ -76,12 +85,7 @@ def test_bad_dataset_choices_are_one_line_errors(dataset, message, acdc_example,
 
 
 def test_mnms_4d_cines_are_segmented_at_ed_and_es_in_their_geometry(model_path, tmp_path, capsys):
-    spec = get_dataset("mnms")
-    root = spec.write_example(tmp_path / "MnM", n_patients=2, seed=1)
-    out = tmp_path / "pred"
-    assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
-                     "--dataset", "mnms"]) == 0
-    cases = read_all(spec.name, root)
+    root, out, cases = segment_example("mnms", model_path, tmp_path)
     for case in cases:
         pred = nib.load(prediction_path(out, case))
         cine = nib.load(case.meta["image_path"])  # 4-D: the prediction is one frame of it, same voxel grid
@@ -107,12 +111,7 @@ def test_a_perfect_mnms_prediction_scores_one_after_the_label_remap(tmp_path):
 
 
 def test_sunnybrook_dicom_is_segmented_and_only_its_labelled_structures_scored(model_path, tmp_path, capsys):
-    spec = get_dataset("sunnybrook")
-    root = spec.write_example(tmp_path / "SCD", n_patients=2, seed=1)
-    out = tmp_path / "pred"
-    assert cli.main(["segment", "--model", str(model_path), "--input", str(root), "--output", str(out),
-                     "--dataset", "sunnybrook"]) == 0
-    cases = read_all(spec.name, root)
+    root, out, cases = segment_example("sunnybrook", model_path, tmp_path)
     for case in cases:  # a NIfTI over the DICOM series: its grid and its position in the scanner
         pred = nib.load(prediction_path(out, case))
         assert pred.shape == case.image.shape and np.allclose(pred.affine, case.meta["affine"])
