@@ -9,7 +9,8 @@ and from the kernel density (before any filter), the stats of ``sample_valid_sha
 and the closeness of those shapes to the real TEST slices of the VAE's cache (area and area-ratio
 W1 distances against the real-train yardstick, slice-level shares, diversity, novelty). A
 checkpoint from before the kernel density (or ``--bandwidth`` given) gets its density fitted here
-on the cache's training codes (not saved).
+on the cache's training codes (not saved); ``--bandwidth valid`` refits it and narrows it by the
+rule ``train_vae`` applies (:func:`~cardigan_utils.shapes.calibrate_bandwidth`, ``--target``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ def main(argv=None) -> int:
     from cardigan_utils.checkpoint import read_config
     from cardigan_utils.config import get_device
     from cardigan_utils.data import load_cache
-    from cardigan_utils.shapes import anatomy, closeness_report, encode_cache, load_vae, plausibility_report, sample_valid_shapes
+    from cardigan_utils.shapes import (anatomy, calibrate_bandwidth, closeness_report, encode_cache, load_vae, plausibility_report,
+                                      sample_valid_shapes)
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vae", default="runs/vae_acdc/vae.pt")
     p.add_argument("--cache", default=None, help="slice cache of real shapes (default: the one the VAE trained on)")
     p.add_argument("--n", type=int, default=10_000, help="valid shapes to draw")
     p.add_argument("--n-check", type=int, default=3000, help="draws per prior for the valid fractions")
-    p.add_argument("--bandwidth", default=None, help="refit the KDE: scott, silverman, cv or a number")
+    p.add_argument("--bandwidth", default=None, help="refit the KDE: scott, silverman, cv, valid (cv, then "
+                   "narrowed to the widest width with --target valid draws) or a number")
+    p.add_argument("--target", type=float, default=0.95, help="valid share of --bandwidth valid")
     p.add_argument("--steps", type=int, default=5, help="bisection steps of the warping")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--autocast", action="store_true", help="decode under bf16 autocast")
@@ -53,7 +57,14 @@ def main(argv=None) -> int:
     if refit:
         bandwidth = args.bandwidth or "cv"
         bandwidth = float(bandwidth) if bandwidth[0].isdigit() else bandwidth
-        model.fit_density(torch.from_numpy(encode_cache(model, cache, split="train").mu), bandwidth=bandwidth)
+        model.fit_density(torch.from_numpy(encode_cache(model, cache, split="train").mu),
+                          bandwidth="cv" if bandwidth == "valid" else bandwidth)
+    calibration = None
+    if args.bandwidth == "valid":
+        t0 = time.perf_counter()
+        calibration = calibrate_bandwidth(model, modality=modality, target=args.target, seed=args.seed,
+                                          batch_size=args.batch_size, autocast=args.autocast)
+        calibration = {**calibration.as_config(), "seconds": round(time.perf_counter() - t0, 2)}
 
     def valid_fraction(prior: str) -> float:
         gen = torch.Generator(device=device).manual_seed(args.seed)
@@ -72,13 +83,14 @@ def main(argv=None) -> int:
         "density_refit": refit,
         "kde_codes": len(model.density_codes),
         "kde_bandwidth": round(float(model.density_bandwidth), 4),
+        "calibration": calibration,
         "n_check": args.n_check,
         "valid_fraction_standard": valid_fraction("standard"),
         "valid_fraction_gaussian": valid_fraction("fitted"),
         "valid_fraction_kde": valid_fraction("kde"),
         "real_test_valid_fraction": round(float(plausibility_report(test, modality=modality)["valid"].mean()), 4),
     }
-    sample_valid_shapes(model, 64, modality=modality, seed=args.seed, batch_size=args.batch_size)  # warm-up
+    sample_valid_shapes(model, 64, modality=modality, seed=args.seed, batch_size=args.batch_size, autocast=args.autocast)  # warm-up
     for warp in (True, False):
         t0 = time.perf_counter()
         labels, stats = sample_valid_shapes(model, args.n, modality=modality, seed=args.seed, warp=warp, steps=args.steps,

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # notebook 02: the shape VAE (shapes.train_vae)
     "vae": {"latent_dim": 32, "channels": None, "max_epochs": 50, "batch_size": 32, "lr": 1e-3, "beta": 1e-3,
-            "kl_warmup_epochs": 5, "augment": True, "val_interval": 1, "n_samples": 2000},
+            "kl_warmup_epochs": 5, "augment": True, "val_interval": 1, "n_samples": 2000,
+            "valid_target": 0.95, "calibration_draws": 2000},
     # notebook 03: the SPADE generator (images.spade.train_spade)
     "spade": {"ngf": 32, "hidden_channels": 128, "z_dim": 0, "ndf": 64, "n_layers_d": 4, "num_scales": 2,
               "spectral_norm": True, "max_epochs": 20, "batch_size": 16, "lr_g": 1e-4, "lr_d": 4e-4,
@@ -39,7 +40,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # tests and CI: the whole sequence in a few minutes on a 2-core CPU
     "smoke": {
         "image_size": 64, "n_patients": 12, "batch_size": 16, "max_epochs": 1, "cell_timeout_s": 900,
-        "vae": {"max_epochs": 2, "n_samples": 500},
+        "vae": {"max_epochs": 2, "n_samples": 500, "calibration_draws": 300},
         "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
         # two VAE epochs give almost no valid shape: the smoke run keeps them all
         "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False},

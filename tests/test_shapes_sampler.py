@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from cardigan_utils.checkpoint import save_checkpoint
-from cardigan_utils.networks.vae import ShapeVAE, kde_bandwidth
+from cardigan_utils.networks.density import kde_bandwidth
+from cardigan_utils.networks.vae import ShapeVAE
 from cardigan_utils.shapes import (
     anatomy,
+    calibrate_bandwidth,
     closeness_report,
     load_vae,
     measure_distances,
@@ -187,6 +189,49 @@ def test_sample_valid_shapes_returns_only_valid_shapes_and_its_stats_add_up(ring
         assert stats["warped"] == 0 and stats["still_invalid"] > 0 and stats["draws_per_accepted"] > 1.2
     again, _ = sample_valid_shapes(ring_vae, 300, seed=4, warp=warp, batch_size=128, **MID)
     assert np.array_equal(labels, again)
+
+
+def _all_valid_codes(n=600):
+    """Training codes that all decode to valid rings (RV width 0.45-1.5): a wide kernel spills below 0.3."""
+    g = torch.Generator().manual_seed(0)
+    return torch.stack([0.45 + 1.05 * torch.rand(n, generator=g), 0.5 * torch.randn(n, generator=g)], 1)
+
+
+def _valid_share(model, n=4000, seed=11):
+    return valid(model.decode_labels(model.sample_codes(n, generator=torch.Generator().manual_seed(seed)))).mean()
+
+
+def test_calibration_keeps_the_widest_kernel_whose_draws_are_valid(ring_vae):
+    ring_vae.fit_density(_all_valid_codes(), bandwidth=1.6)
+    before = _valid_share(ring_vae)
+    assert before < 0.93  # the wide kernel draws RV widths below the threshold
+    out = calibrate_bandwidth(ring_vae, target=0.97, n_draws=1500, steps=6, **MID)
+    assert out.reached and out.start == pytest.approx(1.6) and 0.48 <= out.bandwidth < 1.6
+    assert float(ring_vae.density_bandwidth) == pytest.approx(out.bandwidth)  # set in the model
+    assert out.tried[out.bandwidth] >= 0.97 and _valid_share(ring_vae) > 0.95  # fresh draws agree
+    wider = [h for h, v in out.tried.items() if h > out.bandwidth]
+    assert wider and all(out.tried[h] < 0.97 for h in wider)  # every wider width tried fell short
+    assert min(wider) / out.bandwidth < 1.25  # bisection pinned the edge down
+    record = out.as_config()
+    assert record["reached"] and record["bandwidth"] == pytest.approx(out.bandwidth, abs=1e-6) and len(record["tried"]) == len(out.tried)
+    # the same seed gives the same choice
+    ring_vae.fit_density(_all_valid_codes(), bandwidth=1.6)
+    assert calibrate_bandwidth(ring_vae, target=0.97, n_draws=1500, steps=6, **MID).bandwidth == out.bandwidth
+
+
+def test_calibration_keeps_a_width_already_valid_and_stops_at_the_floor(ring_vae):
+    ring_vae.fit_density(_all_valid_codes(), bandwidth=0.05)
+    out = calibrate_bandwidth(ring_vae, target=0.95, n_draws=500, **MID)
+    assert out.reached and out.bandwidth == pytest.approx(0.05) and len(out.tried) == 1
+    # the fixture's codes are a third invalid: no width reaches 95 %; the floor is kept, and said so
+    ring_vae.fit_density(torch.randn(600, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([0.8, 0.5])
+                         + torch.tensor([0.7, 0.0]), bandwidth=0.5)
+    out = calibrate_bandwidth(ring_vae, target=0.95, n_draws=500, floor=0.4, **MID)
+    assert not out.reached and out.bandwidth == pytest.approx(0.2) and len(out.tried) == 2
+    with pytest.raises(ValueError, match="no kernel density"):
+        calibrate_bandwidth(RingVAE(), **MID)
+    with pytest.raises(ValueError, match="target and floor"):
+        calibrate_bandwidth(ring_vae, target=1.5, **MID)
 
 
 def test_sampling_without_any_valid_code_gives_up(ring_vae):

@@ -98,6 +98,10 @@ def test_training_lowers_the_loss_and_writes_checkpoints(cache, tmp_path):
     assert not torch.equal(model.prior_chol, torch.eye(8))  # the sampling prior was fitted and saved
     assert model.has_density and len(model.density_codes) == len(cache.indices("train"))  # the KDE too
     assert config["density"]["n_codes"] == len(cache.indices("train")) and config["density"]["kind"] == "kde"
+    # the width was calibrated after the leave-one-out choice, and the model carries the chosen one
+    assert config["density"]["rule"].startswith("widest with >= 95%") and config["density"]["tried"]
+    assert float(model.density_bandwidth) == pytest.approx(config["density"]["bandwidth"], abs=1e-5)
+    assert config["density"]["bandwidth"] <= config["density"]["start"]
     assert pd.read_csv(tmp_path / "vae_history.csv").shape[0] == 3
 
 

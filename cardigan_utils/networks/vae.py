@@ -9,78 +9,23 @@ shapes from a density fitted to the training codes (a Gaussian, or a kernel dens
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
-import numpy as np
 import torch
 from monai.networks.nets import VarAutoEncoder
 from torch import nn
 
 from ..labels import one_hot
+from .density import DENSITY_KINDS, cv_bandwidth, draw_codes, fit_gaussian, kde_bandwidth, whiten
 
 DEFAULT_CHANNELS = {64: (32, 64, 128, 256), 128: (16, 32, 64, 128, 256), 256: (16, 32, 64, 128, 256, 256)}
 """Encoder widths per image size: each level halves the size, down to 4x4."""
 
-PRIORS = ("kde", "fitted", "standard")
+PRIORS = DENSITY_KINDS
 """What :meth:`ShapeVAE.sample_codes` can draw from (the first is the default)."""
 
 DENSITY_KEYS = ("density_codes", "density_bandwidth")
 """The buffers of the kernel density; a checkpoint from before it lacks them (then "kde" draws from the Gaussian)."""
-
-
-def kde_bandwidth(n: int, dim: int, rule: str | float = "scott") -> float:
-    """The kernel width of a Gaussian KDE of ``n`` codes in ``dim`` whitened dimensions.
-
-    In the whitened space of the codes (covariance I) the kernel is N(0, h^2 I); in the code space
-    it is N(0, h^2 Sigma), the codes' own covariance shrunk by ``h``.
-
-    Args:
-        n: number of codes.
-        dim: their dimension.
-        rule: ``"scott"`` (``n ** (-1 / (dim + 4))``), ``"silverman"``
-            (``(n * (dim + 2) / 4) ** (-1 / (dim + 4))``) or a number, used as it is.
-
-    Returns:
-        ``h``, in units of the codes' standard deviations.
-    """
-    if isinstance(rule, (int, float)) and not isinstance(rule, bool):
-        if not rule > 0:
-            raise ValueError(f"a bandwidth must be > 0, not {rule}")
-        return float(rule)
-    if rule == "scott":
-        return n ** (-1.0 / (dim + 4))
-    if rule == "silverman":
-        return (n * (dim + 2) / 4.0) ** (-1.0 / (dim + 4))
-    raise ValueError(f"bandwidth must be 'scott', 'silverman', 'cv' or a number > 0, not {rule!r}")
-
-
-@torch.no_grad()
-def cv_bandwidth(whitened: torch.Tensor, *, grid: Sequence[float] | None = None, max_rows: int = 2000,
-                 generator: torch.Generator | None = None) -> float:
-    """The kernel width that maximises the leave-one-out likelihood of whitened codes.
-
-    Scott's and Silverman's rules assume one Gaussian blob; where the codes form clusters (slice
-    levels, phases) they smooth across the gaps between them. Cross-validation picks the width
-    that best predicts each code from the others (the choice Painchaud et al. make by grid search).
-
-    Args:
-        whitened: (N, D) codes in whitened units (N >= 2).
-        grid: candidate widths (default 25 from 0.02 to 2, geometric).
-        max_rows: held-out codes scored (a random subset of that many; all others stay in the density).
-        generator: seeds that subset.
-
-    Returns:
-        The best width of the grid.
-    """
-    grid = torch.as_tensor(grid if grid is not None else torch.logspace(math.log10(0.02), math.log10(2.0), 25),
-                           dtype=torch.float64)
-    w = whitened.float()
-    rows = torch.randperm(len(w), generator=generator, device=w.device)[:max_rows] if len(w) > max_rows else torch.arange(len(w))
-    d2 = torch.cdist(w[rows], w) ** 2
-    d2[torch.arange(len(rows)), rows] = float("inf")  # leave each code out of its own density
-    loglik = [float((torch.logsumexp(-d2 / (2 * h**2), dim=1) - w.shape[1] * math.log(h)).mean()) for h in grid.tolist()]
-    return float(grid[int(np.argmax(loglik))])
 
 
 class ShapeVAE(nn.Module):
@@ -190,11 +135,9 @@ class ShapeVAE(nn.Module):
         Args:
             codes: (N, latent_dim) posterior means of the training label maps.
         """
-        codes = codes.to(self.prior_mean.device, torch.float64)
-        mean = codes.mean(0)
-        cov = torch.cov(codes.T) + 1e-6 * torch.eye(self.latent_dim, dtype=torch.float64, device=codes.device)
-        self.prior_mean.copy_(mean.float())
-        self.prior_chol.copy_(torch.linalg.cholesky(cov).float())
+        mean, chol = fit_gaussian(codes.to(self.prior_mean.device))
+        self.prior_mean.copy_(mean)
+        self.prior_chol.copy_(chol)
 
     @torch.no_grad()
     def fit_density(self, codes: torch.Tensor, *, bandwidth: str | float = "cv") -> None:
@@ -247,7 +190,7 @@ class ShapeVAE(nn.Module):
         Returns:
             (N, latent_dim) whitened codes (the codes themselves while no prior is fitted).
         """
-        return torch.linalg.solve_triangular(self.prior_chol, (z - self.prior_mean).T, upper=False).T
+        return whiten(z, self.prior_mean, self.prior_chol)
 
     @torch.no_grad()
     def sample_codes(self, n: int, *, generator: torch.Generator | None = None, prior: str = "kde") -> torch.Tensor:
@@ -263,16 +206,8 @@ class ShapeVAE(nn.Module):
         Returns:
             (n, latent_dim) codes.
         """
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
-        device = self.prior_mean.device
-        eps = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        if prior == "standard":
-            return eps
-        if prior == "kde" and self.has_density:
-            pick = torch.randint(len(self.density_codes), (n,), generator=generator, device=device)
-            return self.density_codes[pick] + self.density_bandwidth * (eps @ self.prior_chol.T)
-        return self.prior_mean + eps @ self.prior_chol.T
+        return draw_codes(n, mean=self.prior_mean, chol=self.prior_chol, codes=self.density_codes,
+                          bandwidth=self.density_bandwidth, kind=prior, generator=generator)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, prior: str = "kde", batch_size: int = 512) -> torch.Tensor:

@@ -15,15 +15,17 @@ from .anatomy import (
 )
 from .closeness import closeness_report, measure_distances, nearest_dice, phase_measures, shape_measures, slice_level_shares
 from .latent import LatentCodes, encode_cache, interpolate, principal_directions, project, reconstruct
-from .sampler import ValidBank, sample_valid_shapes, valid_bank, warp_codes
+from .sampler import Bandwidth, ValidBank, calibrate_bandwidth, sample_valid_shapes, valid_bank, warp_codes
 from .vae import evaluate_vae, load_vae, train_vae
 
 __all__ = [
     "PLAUSIBILITY_CHECKS",
     "PLAUSIBILITY_DEFAULTS",
     "PLAUSIBILITY_STRUCTURES",
+    "Bandwidth",
     "LatentCodes",
     "ValidBank",
+    "calibrate_bandwidth",
     "closeness_report",
     "encode_cache",
     "evaluate_vae",

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..config import use_bf16
+from ..networks.density import draw_codes
 from .anatomy import plausibility_report
 
 
@@ -70,13 +72,109 @@ def _map_shape(vae) -> tuple[int, int]:
     return size, size
 
 
-def _decode(vae, z: torch.Tensor, batch_size: int, autocast: bool) -> np.ndarray:
-    return vae.decode_labels(z, batch_size=batch_size, autocast=autocast).cpu().numpy()
+def _decode(vae, z: torch.Tensor, batch_size: int, autocast: bool | None) -> np.ndarray:
+    return vae.decode_labels(z, batch_size=batch_size, autocast=_autocast(vae, autocast)).cpu().numpy()
+
+
+def _autocast(vae, autocast: bool | None) -> bool:
+    """``autocast``, or where None whether bf16 pays on the model's device (:func:`~cardigan_utils.config.use_bf16`)."""
+    return use_bf16(vae.prior_mean.device) if autocast is None else bool(autocast)
+
+
+@dataclass
+class Bandwidth:
+    """What :func:`calibrate_bandwidth` chose, and what it measured on the way.
+
+    Attributes:
+        bandwidth: the kernel width now in the model (whitened units).
+        start: the width it started from (the model's, e.g. the leave-one-out choice).
+        reached: whether ``target`` was reached at ``bandwidth``.
+        target: the valid share asked for.
+        tried: ``{width: valid share of the draws}``, in the order tried.
+        n_draws: draws per width (the same picks and noise at every width).
+    """
+
+    bandwidth: float
+    start: float
+    reached: bool
+    target: float
+    tried: dict[float, float]
+    n_draws: int
+
+    def as_config(self) -> dict:
+        """The record a checkpoint's JSON config keeps of the choice."""
+        return {"bandwidth": round(self.bandwidth, 6), "rule": f"widest with >= {self.target:.0%} valid draws",
+                "start": round(self.start, 6), "reached": self.reached, "n_draws": self.n_draws,
+                "tried": {f"{h:.4f}": round(v, 4) for h, v in self.tried.items()}}
+
+
+@torch.no_grad()
+def calibrate_bandwidth(vae, *, modality: str = "mri", target: float = 0.95, n_draws: int = 2000, floor: float = 0.3,
+                        steps: int = 6, seed: int = 0, batch_size: int = 512, autocast: bool | None = None,
+                        **bounds) -> Bandwidth:
+    """Narrow the kernel density of a shape VAE until its draws are valid as drawn, by a fixed rule.
+
+    The leave-one-out width (:func:`~cardigan_utils.networks.density.cv_bandwidth`) predicts the
+    training codes best, but it is chosen without looking at what the decoder makes of a draw:
+    on the ACDC VAE at 128x128 it gave h = 0.63 and 85 % of draws valid. A narrower kernel keeps
+    draws closer to the training codes: more valid, less new. The rule: the widest width, between
+    ``floor`` times the model's width and that width, whose draws are at least ``target`` valid,
+    found by bisection with the same kernel picks and noise at every width (so the valid share
+    changes only with the width). The floor keeps the draws away from copies of the training
+    codes; where even it falls short of ``target``, it is kept and ``reached`` is False. The
+    model's width is changed in place (saved with the model).
+
+    Args:
+        vae: a :class:`~cardigan_utils.networks.vae.ShapeVAE` with a kernel density (:meth:`fit_density`).
+        modality: ``"mri"`` or ``"echo"`` (for the checks).
+        target: valid share to reach, before any filter.
+        n_draws: draws per width tried (the share's standard error is about 0.5 % at 2,000).
+        floor: the narrowest width tried, as a fraction of the starting one.
+        steps: bisection steps between the floor and the start.
+        seed: seed of the picks and noise.
+        batch_size: decoding batch.
+        autocast: decode under bf16 autocast (None: where it pays, :func:`~cardigan_utils.config.use_bf16`).
+        **bounds: options of :func:`~cardigan_utils.shapes.anatomy.plausibility_report`.
+
+    Returns:
+        A :class:`Bandwidth`.
+    """
+    if not vae.has_density:
+        raise ValueError("the VAE has no kernel density: call fit_density(codes) first")
+    if not 0 < target <= 1 or not 0 < floor <= 1:
+        raise ValueError(f"target and floor must be in (0, 1], not {target} and {floor}")
+    device = vae.prior_mean.device
+    start = float(vae.density_bandwidth)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    centres = draw_codes(n_draws, mean=vae.prior_mean, chol=vae.prior_chol, codes=vae.density_codes, bandwidth=0.0, generator=gen)
+    noise = draw_codes(n_draws, mean=torch.zeros_like(vae.prior_mean), chol=vae.prior_chol, kind="fitted", generator=gen)
+    tried: dict[float, float] = {}
+
+    def valid_share(h: float) -> float:
+        if h not in tried:
+            tried[h] = float(_valid(_decode(vae, centres + h * noise, batch_size, autocast), modality, bounds).mean())
+        return tried[h]
+
+    low, high = floor * start, start
+    if valid_share(high) >= target:
+        best, reached = high, True
+    elif valid_share(low) < target:
+        best, reached = low, False
+    else:  # valid at low, not at high: bisect, keeping the widest valid width found
+        best, reached = low, True
+        for _ in range(steps):
+            mid = math.sqrt(low * high)  # widths spread geometrically
+            if valid_share(mid) >= target:
+                best = low = mid
+            else:
+                high = mid
+    vae.density_bandwidth.fill_(best)
+    return Bandwidth(bandwidth=best, start=start, reached=reached, target=target, tried=tried, n_draws=n_draws)
 
 
 @torch.no_grad()
 def valid_bank(vae, *, modality: str = "mri", codes: torch.Tensor | None = None, batch_size: int = 512,
-               autocast: bool = False, **bounds) -> ValidBank:
+               autocast: bool | None = None, **bounds) -> ValidBank:
     """The codes among ``codes`` whose decodings pass the anatomical checks.
 
     Args:
@@ -85,7 +183,7 @@ def valid_bank(vae, *, modality: str = "mri", codes: torch.Tensor | None = None,
         codes: (N, latent_dim) codes (default: the training codes the model keeps for its kernel
             density; none for a model without one).
         batch_size: decoding batch.
-        autocast: decode under bf16 autocast.
+        autocast: decode under bf16 autocast (None: where it pays, :func:`~cardigan_utils.config.use_bf16`).
         **bounds: options of :func:`~cardigan_utils.shapes.anatomy.plausibility_report`.
 
     Returns:
@@ -99,7 +197,7 @@ def valid_bank(vae, *, modality: str = "mri", codes: torch.Tensor | None = None,
 
 @torch.no_grad()
 def warp_codes(vae, codes: torch.Tensor, bank: ValidBank, *, modality: str = "mri", steps: int = 5,
-               batch_size: int = 512, autocast: bool = False, **bounds) -> Warped:
+               batch_size: int = 512, autocast: bool | None = None, **bounds) -> Warped:
     """Move codes that decode to invalid shapes to the closest valid point towards a valid code.
 
     Each code walks towards its nearest bank code (Euclidean distance in the whitened space of the
@@ -115,7 +213,7 @@ def warp_codes(vae, codes: torch.Tensor, bank: ValidBank, *, modality: str = "mr
         modality: ``"mri"`` or ``"echo"``.
         steps: bisection steps (each decodes and checks all M codes once).
         batch_size: decoding batch.
-        autocast: decode under bf16 autocast.
+        autocast: decode under bf16 autocast (None: where it pays, :func:`~cardigan_utils.config.use_bf16`).
         **bounds: options of :func:`~cardigan_utils.shapes.anatomy.plausibility_report`.
 
     Returns:
@@ -156,7 +254,7 @@ def sample_valid_shapes(
     bank: ValidBank | None = None,
     steps: int = 5,
     batch_size: int = 512,
-    autocast: bool = False,
+    autocast: bool | None = None,
     max_draws: int | None = None,
     allow_fewer: bool = False,
     **bounds,
@@ -182,7 +280,9 @@ def sample_valid_shapes(
         steps: bisection steps of the warping (each decodes and checks every failing draw once
             more: with a fraction v of valid draws, ``1 + steps * (1 - v)`` decodings per shape).
         batch_size: decoding batch.
-        autocast: decode under bf16 autocast (faster on a CPU; the checks see the decoded labels).
+        autocast: decode under bf16 autocast (None: where it pays, :func:`~cardigan_utils.config.use_bf16`;
+            on this CPU 10,000 valid shapes at 128 took 46.5 s against 67.5 s in fp32, a few labels in
+            10,000 differ).
         max_draws: give up (RuntimeError) after drawing this many codes (default ``50 * n``).
         allow_fewer: after ``max_draws``, return the valid shapes found (``accepted`` < n, maybe
             none: an untrained VAE) instead of raising.

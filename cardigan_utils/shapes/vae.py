@@ -25,6 +25,7 @@ from ..losses import kl_loss
 from ..metrics import per_class_dice
 from ..networks.vae import DENSITY_KEYS, ShapeVAE
 from .latent import encode_cache
+from .sampler import calibrate_bandwidth
 
 _DEFAULTS = STAGE_DEFAULTS["vae"]
 
@@ -56,6 +57,8 @@ def train_vae(
     kl_warmup_epochs: int = _DEFAULTS["kl_warmup_epochs"],
     augment: bool = _DEFAULTS["augment"],
     val_interval: int = _DEFAULTS["val_interval"],
+    valid_target: float | None = _DEFAULTS["valid_target"],
+    calibration_draws: int = _DEFAULTS["calibration_draws"],
     device: str | torch.device | None = None,
     seed: int = 0,
     resume: bool = True,
@@ -81,6 +84,10 @@ def train_vae(
         kl_warmup_epochs: epochs of linear KL warm-up (0: none).
         augment: random rotation / scaling / shift of the label maps.
         val_interval: validate every this many epochs (and at the last).
+        valid_target: after training, narrow the kernel density of the codes until this share of
+            its draws decodes to valid shapes (:func:`~cardigan_utils.shapes.sampler.calibrate_bandwidth`);
+            None keeps the leave-one-out width.
+        calibration_draws: draws per width tried by that calibration.
         device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
         seed: seed of the weights and of every epoch's randomness.
         resume: continue from ``<name>_last.pt`` if it exists.
@@ -169,11 +176,13 @@ def train_vae(
         state, best_config = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
         _load_model(model, state["model"], best_path)
         model.fit_density(torch.from_numpy(encode_cache(model, cache, split="train").mu))
+        density = {"kind": "kde", "n_codes": len(model.density_codes), "bandwidth": round(float(model.density_bandwidth), 6),
+                   "rule": "leave-one-out likelihood"}
+        if valid_target is not None:
+            density.update(calibrate_bandwidth(model, modality=cache.manifest["modality"], target=valid_target,
+                                               n_draws=calibration_draws, seed=seed).as_config())
         save_checkpoint(best_path, {**state, "model": model.state_dict()},
-                        config={**best_config, "prior": "fitted on train codes",
-                                "density": {"kind": "kde", "n_codes": len(model.density_codes),
-                                            "bandwidth": round(float(model.density_bandwidth), 6)}},
-                        kind=KIND)
+                        config={**best_config, "prior": "fitted on train codes", "density": density}, kind=KIND)
     distributed.barrier(ctx)
     if not ctx.is_main:  # every rank ends with the model rank 0 wrote: the best epoch, with its prior
         state, _ = load_checkpoint(best_path, kind=KIND, map_location=str(device), keys=("model",))
