@@ -227,7 +227,12 @@ def test_calibration_keeps_a_width_already_valid_and_stops_at_the_floor(ring_vae
     ring_vae.fit_density(torch.randn(600, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([0.8, 0.5])
                          + torch.tensor([0.7, 0.0]), bandwidth=0.5)
     out = calibrate_bandwidth(ring_vae, target=0.95, n_draws=500, floor=0.4, **MID)
-    assert not out.reached and out.bandwidth == pytest.approx(0.2) and len(out.tried) == 2
+    assert not out.reached and len(out.tried) == 2 and max(out.tried.values()) < 0.95
+    assert out.tried[out.bandwidth] == max(out.tried.values())  # the more valid of start and floor
+    # valid nowhere (codes where the RV vanishes): the width stays
+    ring_vae.fit_density(torch.tensor([[-2.0, 0.0], [-2.5, 0.1], [-3.0, 0.0]]), bandwidth=0.01)
+    out = calibrate_bandwidth(ring_vae, target=0.95, n_draws=200, **MID)
+    assert not out.reached and out.bandwidth == pytest.approx(0.01) and set(out.tried.values()) == {0.0}
     with pytest.raises(ValueError, match="no kernel density"):
         calibrate_bandwidth(RingVAE(), **MID)
     with pytest.raises(ValueError, match="target and floor"):

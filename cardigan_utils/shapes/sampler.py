@@ -121,8 +121,9 @@ def calibrate_bandwidth(vae, *, modality: str = "mri", target: float = 0.95, n_d
     ``floor`` times the model's width and that width, whose draws are at least ``target`` valid,
     found by bisection with the same kernel picks and noise at every width (so the valid share
     changes only with the width). The floor keeps the draws away from copies of the training
-    codes; where even it falls short of ``target``, it is kept and ``reached`` is False. The
-    model's width is changed in place (saved with the model).
+    codes; where even it falls short of ``target``, ``reached`` is False and the floor is kept only
+    if its draws are more often valid than the start's (a barely trained VAE, valid nowhere, keeps
+    its width). The model's width is changed in place (saved with the model).
 
     Args:
         vae: a :class:`~cardigan_utils.networks.vae.ShapeVAE` with a kernel density (:meth:`fit_density`).
@@ -158,8 +159,8 @@ def calibrate_bandwidth(vae, *, modality: str = "mri", target: float = 0.95, n_d
     low, high = floor * start, start
     if valid_share(high) >= target:
         best, reached = high, True
-    elif valid_share(low) < target:
-        best, reached = low, False
+    elif valid_share(low) < target:  # out of reach: the more valid of the two, the wider on a tie
+        best, reached = (low if valid_share(low) > valid_share(high) else high), False
     else:  # valid at low, not at high: bisect, keeping the widest valid width found
         best, reached = low, True
         for _ in range(steps):
