@@ -1,4 +1,4 @@
-"""Fidelity measures on planted cases: U-Net features, Fréchet and kernel distances, MS-SSIM diversity."""
+"""Fidelity measures on planted cases: U-Net features, Fréchet and kernel distances, MS-SSIM diversity, the copy check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from cardigan_utils.metrics import frechet_distance, image_features, kernel_distance, ms_ssim_diversity
+from cardigan_utils.metrics import copy_check, frechet_distance, image_features, kernel_distance, ms_ssim_diversity
 from cardigan_utils.networks.unet import build_unet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -47,7 +47,7 @@ def test_image_features_are_pooled_encoder_levels_deterministic_at_64_and_128(ne
     feats = image_features(net, images, batch_size=2)
     assert feats.shape == (5, 2 * (4 + 8 + 16)) and feats.dtype == np.float32
     np.testing.assert_array_equal(feats, image_features(net, images, batch_size=2))  # deterministic
-    np.testing.assert_allclose(feats, image_features(net, images), rtol=1e-4, atol=1e-6)  # per image, whatever the batch
+    np.testing.assert_allclose(feats, image_features(net, images), rtol=1e-4, atol=1e-6)  # whatever the batch
     assert image_features(net, blobs(3, seed=0, size=128)).shape == (3, 56)
     assert not np.allclose(feats[0], feats[1])  # different images, different features
     deeper = build_unet(channels=(2, 4, 6, 8), num_res_units=0)
@@ -122,3 +122,36 @@ def test_ms_ssim_diversity_is_one_for_copies_and_lower_for_a_varied_set():
     assert ms_ssim_diversity(varied, n_pairs=100) == score
     with pytest.raises(ValueError, match="at least 2"):
         ms_ssim_diversity(varied[:1])
+
+
+def test_copy_check_flags_copies_of_training_images_and_not_new_images(sets):
+    train = sets["train"]
+    copies = np.clip(train[:10] + np.random.default_rng(9).normal(0, 0.02, train[:10].shape), 0, 1)
+    generated = np.concatenate([sets["fresh"][:30], copies])
+    result = copy_check(generated, train, sets["test"])
+    assert set(range(30, 40)) <= set(result.flagged.tolist())
+    np.testing.assert_array_equal(result.nearest[30:], np.arange(10))
+    assert result.test_fraction == pytest.approx(0.05, abs=0.02)
+    assert copy_check(sets["fresh"], train, sets["test"]).generated_fraction <= 0.1
+    assert "low-pass" in result.reason
+    with pytest.raises(ValueError, match="at least 20"):
+        copy_check(generated, train, sets["test"][:10])
+    with pytest.raises(ValueError, match="differ in size"):
+        copy_check(generated[:, :32], train, sets["test"])
+
+
+def test_copy_check_is_fair_to_smoother_images(sets):
+    """Blurred new images are no copies: the raw-pixel check flags many of them, the low-passed one few."""
+    blurred = ndimage.gaussian_filter(sets["fresh"], sigma=(0, 1.5, 1.5))
+    raw = copy_check(blurred, sets["train"], sets["test"], sigma=0)
+    fair = copy_check(blurred, sets["train"], sets["test"])
+    assert raw.generated_fraction >= 0.3 and "biased" in raw.reason
+    assert fair.generated_fraction <= 0.2
+
+
+def test_copy_check_in_unet_feature_space(net, sets):
+    train = sets["train"]
+    generated = np.concatenate([sets["fresh"][:30], train[:5]])
+    result = copy_check(generated, train, sets["test"], model=net)
+    assert set(range(30, 35)) <= set(result.flagged.tolist())
+    assert np.sum(result.flagged < 30) / 30 <= 0.25 and "U-Net features" in result.reason  # an untrained U-Net

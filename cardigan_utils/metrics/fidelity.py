@@ -1,18 +1,26 @@
-"""Image sets judged like the field judges them: Fréchet and kernel distances, MS-SSIM diversity.
+"""Image sets judged like the field judges them: Fréchet and kernel distances, MS-SSIM diversity, a fair copy check.
 
-The field scores generated images with distances between feature distributions (FID, KID) and
-with MS-SSIM between random pairs (diversity). Inception weights cannot be downloaded here, and an ImageNet network says little about cardiac MR anyway, so
+The field scores generated images with distances between feature distributions (FID, KID), with
+MS-SSIM between random pairs (diversity) and with nearest neighbours (memorisation). Inception
+weights cannot be downloaded here, and an ImageNet network says little about cardiac MR anyway, so
 the features come from a segmentation U-Net the kit trained on real images
 (:func:`image_features`). Such values are comparable only within one feature network: always show
-them next to real against real (training against test patients) under the same network.
+them next to real against real (training against test patients) under the same network. The copy
+check (:func:`copy_check`) low-passes generated and real images alike, so that generated images,
+smoother than real ones, are not taken for copies.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from monai.metrics import FIDMetric, MultiScaleSSIMMetric
 from monai.networks.layers import SkipConnection
+from scipy import ndimage
+
+from .realism import nearest_neighbours
 
 MS_SSIM_KERNEL_SIZE = 7
 """Gaussian window of :func:`ms_ssim_diversity` (pixels). MONAI's default of 11 with five scales
@@ -209,3 +217,90 @@ def ms_ssim_diversity(images: np.ndarray, *, n_pairs: int = 1000, seed: int = 0,
         metric(y_pred=torch.from_numpy(np.array(images[a[i : i + batch_size]], np.float32))[:, None],
                y=torch.from_numpy(np.array(images[b[i : i + batch_size]], np.float32))[:, None])
     return float(metric.aggregate())
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    """What :func:`copy_check` found.
+
+    Attributes:
+        threshold: the distance at or below which an image counts as a copy: the ``quantile`` of the real
+            test images' distances to their nearest training image.
+        generated_fraction: fraction of generated images at or below it.
+        test_fraction: fraction of real test images at or below it (``quantile`` by construction).
+        flagged: indices of the generated images at or below it.
+        nearest: (N,) index of each generated image's nearest training image.
+        distances: (N,) each generated image's distance to it.
+        reason: the space the distances were measured in, and why.
+    """
+
+    threshold: float
+    generated_fraction: float
+    test_fraction: float
+    flagged: np.ndarray
+    nearest: np.ndarray
+    distances: np.ndarray
+    reason: str
+
+
+def copy_check(generated: np.ndarray, train: np.ndarray, test: np.ndarray, *, sigma: float = 2.0,
+               model: torch.nn.Module | None = None, quantile: float = 0.05, batch_size: int = 256) -> CopyCheck:
+    """Does a generator copy its training images? Generated images against new real patients, fairly.
+
+    A generated image is flagged when it is closer to its nearest training image than all but a
+    ``quantile`` of real test images are to theirs. In raw pixels that test is biased: generated
+    images are smoother than real ones, and a smoother image sits closer to everything (the
+    noise of only one side enters its distance), so new generated images get flagged as copies.
+    Here the same Gaussian low-pass (``sigma`` pixels) is applied to generated, training and test
+    images first, which removes the high-frequency difference from both sides; distances are RMS
+    pixel differences (:func:`~cardigan_utils.metrics.realism.nearest_neighbours`), or, with
+    ``model``, RMS differences of the low-passed images' U-Net features (:func:`image_features`,
+    each feature scaled by its spread over the training images).
+
+    Args:
+        generated: (N, H, W) generated images in [0, 1].
+        train: (M, H, W) the generator's real training images.
+        test: (K, H, W) real images of other patients, K >= 1 / ``quantile``.
+        sigma: Gaussian low-pass in pixels (0: raw images, the biased check, for comparison).
+        model: a U-Net trained on real images to measure in its feature space; None: pixels.
+        quantile: fraction of real test images that the threshold lets through.
+        batch_size: images compared (or passed through ``model``) at once.
+
+    Returns:
+        A :class:`CopyCheck`.
+    """
+    if not 0 < quantile < 1 or sigma < 0:
+        raise ValueError(f"copy_check needs 0 < quantile < 1 and sigma >= 0, got {quantile} and {sigma}")
+    generated = _images(generated, what="generated", min_count=1)
+    train = _images(train, what="train", min_count=1)
+    test = _images(test, what="test", min_count=int(np.ceil(1 / quantile)))
+    if not generated.shape[1:] == train.shape[1:] == test.shape[1:]:
+        raise ValueError(f"generated, train and test images differ in size: {generated.shape[1:]}, "
+                         f"{train.shape[1:]}, {test.shape[1:]}")
+    sets = [np.asarray(s, np.float32) for s in (generated, train, test)]
+    if sigma:
+        sets = [ndimage.gaussian_filter(s, sigma=(0, sigma, sigma), mode="nearest") for s in sets]
+    if model is not None:
+        sets = [image_features(model, s, batch_size=batch_size) for s in sets]
+        spread = sets[1].std(axis=0) + 1e-6
+        sets = [s / spread for s in sets]
+    space = "U-Net features (each scaled by its spread over the training images)" if model is not None else "pixels"
+    smoothing = (f"after the same Gaussian low-pass (sigma {sigma:g} px) of generated, training and test images, "
+                 "which removes the high-frequency texture real images carry and generated ones lack, so smoother "
+                 "images no longer sit closer to everything") if sigma else (
+                 "on the raw images: biased, generated images are smoother than real ones, which shifts their "
+                 "distances (in pixels toward looking like copies)")
+    distances, nearest = nearest_neighbours(sets[0], sets[1], batch_size=batch_size)
+    test_distances = nearest_neighbours(sets[2], sets[1], batch_size=batch_size)[0]
+    threshold = float(np.quantile(test_distances, quantile))
+    flagged = np.flatnonzero(distances <= threshold)
+    return CopyCheck(
+        threshold=threshold,
+        generated_fraction=len(flagged) / len(distances),
+        test_fraction=float(np.mean(test_distances <= threshold)),
+        flagged=flagged,
+        nearest=nearest,
+        distances=distances,
+        reason=f"nearest training image by RMS distance in {space} {smoothing}; threshold: the {quantile:.0%} "
+               "quantile of real test images' distances to their nearest training image",
+    )
