@@ -4,6 +4,9 @@
   of segmentations;
 - :mod:`~cardigan_utils.metrics.realism`: per-tissue intensity distances, nearest neighbours
   (the copy check) and shape diversity;
+- :mod:`~cardigan_utils.metrics.fidelity`: what the field reports for generated images, measured
+  with features of a U-Net trained on real images: Fréchet and kernel distances (FID, KID),
+  MS-SSIM diversity, and a copy check that smoother images cannot fool;
 - :mod:`~cardigan_utils.metrics.dataset`: statistics of a slice cache.
 
 The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shapes.anatomy`);
@@ -11,10 +14,17 @@ The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shape
 """
 
 from .dataset import dataset_metrics, ed_es_table
+from .fidelity import CopyCheck, copy_check, frechet_distance, image_features, kernel_distance, ms_ssim_diversity
 from .overlap import cache_unlabelled, per_class_dice, segmentation_scores, slice_dice, unlabelled_structures, volume_scores
 from .realism import diversity, echo_texture, intensity_distances, nearest_neighbours, sector_mask, speckle_snr
 
 __all__ = [
+    "CopyCheck",
+    "copy_check",
+    "frechet_distance",
+    "image_features",
+    "kernel_distance",
+    "ms_ssim_diversity",
     "cache_unlabelled",
     "unlabelled_structures",
     "dataset_metrics",
