@@ -27,7 +27,8 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
               "betas": (0.0, 0.9), "fm_weight": 10.0, "kl_weight": 0.05, "sample_interval": 1, "n_fixed": 8,
               "compile": False},
     # notebook 04: the synthetic set (synthetic.generate_dataset)
-    "generate": {"n_synthetic": 1000, "shard_size": 1000, "filter_plausible": True, "render_batch_size": 128},
+    "generate": {"n_synthetic": 1000, "shard_size": 1000, "filter_plausible": True, "render_batch_size": 128,
+                 "feature_steps": 300},
     # notebook 05: the U-Net (segmentation.train_segmenter) and the study (study.run_study)
     "segment": {"channels": (16, 32, 64, 128, 256), "num_res_units": 2, "max_epochs": 20, "batch_size": 16,
                 "steps_per_epoch": None, "lr": 1e-3, "weight_decay": 1e-5, "val_interval": 1, "augment": True,
@@ -43,7 +44,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "vae": {"max_epochs": 2, "n_samples": 500, "calibration_draws": 300},
         "spade": {"max_epochs": 1, "batch_size": 8, "ngf": 8, "hidden_channels": 32, "ndf": 16, "z_dim": 16},
         # two VAE epochs give almost no valid shape: the smoke run keeps them all
-        "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False},
+        "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False, "feature_steps": 8},
         "segment": {"fractions": [1.0], "seeds": [0], "max_epochs": 1, "steps_per_epoch": 4, "batch_size": 16,
                     "channels": [8, 16, 32, 64], "mix_ratio": 1.0, "n_ood_patients": 2},
     },

@@ -29,7 +29,10 @@ def test_unet_shapes_and_config():
     net = build_unet(channels=(4, 8, 16), num_res_units=1)
     out = net(torch.rand(2, 1, 64, 64))
     assert out.shape == (2, 4, 64, 64) and torch.isfinite(out).all()
-    assert net.config == {"in_channels": 1, "num_classes": 4, "channels": [4, 8, 16], "num_res_units": 1, "dropout": 0.0}
+    assert net.config == {"in_channels": 1, "num_classes": 4, "channels": [4, 8, 16], "num_res_units": 1, "dropout": 0.0,
+                          "norm": "instance"}
+    norms = {type(m).__name__ for m in build_unet(channels=(4, 8, 16), num_res_units=1, norm="batch").modules()}
+    assert "BatchNorm2d" in norms and "InstanceNorm2d" not in norms
 
 
 def test_training_learns_and_resume_equals_uninterrupted(cache, tmp_path):

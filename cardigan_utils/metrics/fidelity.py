@@ -63,9 +63,11 @@ def image_features(model: torch.nn.Module, images: np.ndarray, *, batch_size: in
     inputs of MONAI's nested ``SkipConnection`` blocks and the output of the innermost one's
     submodule, so any ``channels`` and ``num_res_units`` work.
 
-    The network should be a U-Net the kit trained on real images (the study's real-only model, or
-    one trained for the purpose with :func:`~cardigan_utils.segmentation.train.train_segmenter`):
-    its features are what a segmenter of these images has learnt to look at. Distances computed
+    The network should be a U-Net the kit trained on real images, with batch norm
+    (:func:`~cardigan_utils.synthetic.quality.feature_network`): its features are what a segmenter
+    of these images has learnt to look at. A U-Net with instance norm (the segmenter's default)
+    normalises each image on its own and hardly sees contrast: on phantom images a darker, flatter
+    copy of the training set scored as close to the real test slices as the training set itself. Distances computed
     from them (:func:`frechet_distance`, :func:`kernel_distance`) are comparable only between
     sets measured with the same network; show them next to real against real.
 

@@ -43,6 +43,7 @@ def train_segmenter(
     run_dir: str | Path,
     channels: tuple[int, ...] = _DEFAULTS["channels"],
     num_res_units: int = _DEFAULTS["num_res_units"],
+    norm: str = "instance",
     max_epochs: int = _DEFAULTS["max_epochs"],
     batch_size: int = _DEFAULTS["batch_size"],
     steps_per_epoch: int | None = _DEFAULTS["steps_per_epoch"],
@@ -73,6 +74,7 @@ def train_segmenter(
         run_dir: where checkpoints go.
         channels: U-Net widths per level.
         num_res_units: residual units per level.
+        norm: ``"instance"`` or ``"batch"`` (:func:`~cardigan_utils.networks.unet.build_unet`).
         max_epochs: epochs in total (a resumed run continues up to this).
         batch_size: batch size per process.
         steps_per_epoch: batches per epoch and process (default: one pass over all sources, shared
@@ -109,7 +111,7 @@ def train_segmenter(
     total = int(sum(sizes))
     steps = steps_per_epoch or max(1, len(distributed.shard(np.arange(total), ctx)) // batch_size)  # per process
     torch.manual_seed(seed)
-    model = build_unet(channels=channels, num_res_units=num_res_units).to(device)
+    model = build_unet(channels=channels, num_res_units=num_res_units, norm=norm).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)

@@ -1,17 +1,22 @@
 """Stage 4: unlimited labelled synthetic sets. Generation in resumable shards (:mod:`.generate`),
-exports as a slice cache, nnU-Net, ACDC and cardiGAN HDF5 layouts (:mod:`.export`), and the recipe
-notebook 04 and ``cardigan generate`` both call (:mod:`.recipe`)."""
+exports as a slice cache, nnU-Net, ACDC and cardiGAN HDF5 layouts (:mod:`.export`), the recipe
+notebook 04 and ``cardigan generate`` both call (:mod:`.recipe`), and how a set is judged against
+real images (:mod:`.quality`)."""
 
 from .export import to_acdc_layout, to_cache, to_cardigan_hdf5, to_nnunet
 from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, models_fingerprint, read_manifest
+from .quality import feature_network, feature_network_path, judge_synthetic
 from .recipe import GENERATE_PARAMETERS, generation_parameters, make_synthetic_set
 
 __all__ = [
     "GENERATE_PARAMETERS",
     "generate_dataset",
+    "feature_network",
+    "feature_network_path",
     "generate_pairs",
     "generation_parameters",
     "iter_shards",
+    "judge_synthetic",
     "load_synthetic",
     "make_synthetic_set",
     "models_fingerprint",
