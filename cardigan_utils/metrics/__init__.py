@@ -4,17 +4,21 @@
   of segmentations;
 - :mod:`~cardigan_utils.metrics.realism`: per-tissue intensity distances, nearest neighbours
   (the copy check) and shape diversity;
+- :mod:`~cardigan_utils.metrics.appearance`: per-image contrast, noise and bias field, and how
+  widely they spread across a set (generated against real);
 - :mod:`~cardigan_utils.metrics.dataset`: statistics of a slice cache.
 
 The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shapes.anatomy`);
 ``metrics.json`` is written by :func:`cardigan_utils.runs.write_metrics`.
 """
 
+from .appearance import appearance_table, spread_comparison
 from .dataset import dataset_metrics, ed_es_table
 from .overlap import cache_unlabelled, per_class_dice, segmentation_scores, slice_dice, unlabelled_structures, volume_scores
 from .realism import diversity, echo_texture, intensity_distances, nearest_neighbours, sector_mask, speckle_snr
 
 __all__ = [
+    "appearance_table",
     "cache_unlabelled",
     "unlabelled_structures",
     "dataset_metrics",
@@ -28,5 +32,6 @@ __all__ = [
     "per_class_dice",
     "segmentation_scores",
     "slice_dice",
+    "spread_comparison",
     "volume_scores",
 ]
