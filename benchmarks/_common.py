@@ -82,3 +82,25 @@ def train_spade_of(args: argparse.Namespace, cache, device, **kw):
                        z_dim=args.z_dim, max_epochs=args.max_epochs, batch_size=args.batch_size, device=device,
                        amp={"auto": None, "on": True, "off": False}[args.amp], seed=args.seed, **kw)
     return hist, time.perf_counter() - t0
+
+
+def spade_result(benchmark: str, args: argparse.Namespace, device, hist, train_s: float) -> dict:
+    """The head of a SPADE benchmark's JSON line: what ran, where, with which widths, for how long.
+
+    Args:
+        benchmark: the benchmark's name.
+        args: parsed arguments (:func:`dataset_parser` and :func:`spade_arguments`).
+        device: the device.
+        hist: the training history.
+        train_s: the seconds training took in this call.
+
+    Returns:
+        ``benchmark``, ``dataset``, ``image_size``, ``device``, ``threads``, ``config``, ``epochs``,
+        ``train_s_this_call``.
+    """
+    import torch
+
+    return {"benchmark": benchmark, "dataset": args.dataset, "image_size": args.image_size, "device": str(device),
+            "threads": torch.get_num_threads(),
+            "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
+            "epochs": int(hist.epoch.max()), "train_s_this_call": round(train_s, 1)}

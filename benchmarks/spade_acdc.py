@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from _common import dataset_parser, prepare, spade_arguments, train_spade_of
+    from _common import dataset_parser, prepare, spade_arguments, spade_result, train_spade_of
     from cardigan_utils.images import load_spade
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/spade_acdc")
@@ -52,15 +52,8 @@ def main(argv=None) -> int:
     viz.save_figure(viz.sample_progress(f"{args.run_dir}/spade_samples"), args.run_dir, fig_dir, "samples_over_training")
     viz.save_figure(viz.loss_curves(hist, columns=["d", "g_gan", "fm", "kl"]), args.run_dir, fig_dir, "losses")
     result = {
-        "benchmark": "spade",
-        "dataset": args.dataset,
-        "image_size": args.image_size,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
-        "epochs": int(hist.epoch.max()),
+        **spade_result("spade", args, device, hist, train_s),
         "iterations": int(hist.epoch.max()) * (len(cache.indices("train")) // args.batch_size),
-        "train_s_this_call": round(train_s, 1),
         "img_per_s_train": float(hist.img_per_s.median()),
         "test_slices": int(len(test)),
         "w1_real_vs_generated": {k: round(v, 4) for k, v in dist.items()},

@@ -16,6 +16,10 @@ style codes from every prior and compares the images with the real test images:
 - ``w1``: the per-tissue Wasserstein-1 distance of the pooled intensities
   (:func:`cardigan_utils.metrics.intensity_distances`).
 
+``ratio_vs_train`` compares the same generated images with the real TRAINING images instead: the
+spread the density learnt from (the test split holds few patients, so its own spread is noisy;
+``real_test_vs_train_ratio`` and ``real_halves_ratio`` say how noisy).
+
 Priors: ``standard`` (N(0, I)), ``kde`` (the checkpoint's density, as ``train_spade`` fitted it),
 ``fitted`` (its Gaussian), ``kde_h<width>`` (the density refitted with another kernel width, for
 ``--bandwidths``) and ``encoded`` (each test image's own style code: the most the generator can
@@ -33,7 +37,7 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from _common import dataset_parser, prepare, spade_arguments, train_spade_of
+    from _common import dataset_parser, prepare, spade_arguments, spade_result, train_spade_of
     from cardigan_utils import viz
     from cardigan_utils.images import load_spade
     from cardigan_utils.labels import LABELS
@@ -53,6 +57,8 @@ def main(argv=None) -> dict:
     test = np.sort(cache.indices("test"))
     labels, real = np.array(cache.labels[test]), np.array(cache.images[test])
     real_table = appearance_table(real, labels, names=names)
+    train = np.sort(cache.indices("train"))
+    train_table = appearance_table(np.array(cache.images[train]), np.array(cache.labels[train]), names=names)
 
     def widths():
         for width in args.bandwidths:
@@ -83,6 +89,7 @@ def main(argv=None) -> dict:
         comparison.round(5).to_csv(out_dir / f"spread_{prior}.csv")
         priors[prior] = {
             "ratio": rounded(comparison["ratio"], 3),
+            "ratio_vs_train": rounded(spread_comparison(train_table, tables[prior])["ratio"], 3),
             "generated_spread": rounded(comparison["generated_spread"], 4),
             "generated_median": rounded(comparison["generated_median"], 4),
             "w1": rounded(intensity_distances(real, fake, labels, names=names), 4),
@@ -96,19 +103,14 @@ def main(argv=None) -> dict:
              "encoded styles": tables["encoded"]}
     viz.save_figure(viz.appearance_spread(shown, names=names), args.run_dir, "style_spread", "per_image_means")
     result = {
-        "benchmark": "style_spread",
-        "dataset": args.dataset,
-        "image_size": args.image_size,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
-        "epochs": int(hist.epoch.max()),
-        "train_s_this_call": round(train_s, 1),
+        **spade_result("style_spread", args, device, hist, train_s),
         "style_density": generator.config.get("style_density"),
         "test_slices": int(len(test)),
         "real_spread": rounded(spread_comparison(real_table, real_table)["real_spread"], 4),
         "real_median": rounded(real_table.median(), 4),
         "real_halves_ratio": rounded(yard["ratio"], 3),
+        "real_train_spread": rounded(spread_comparison(train_table, train_table)["real_spread"], 4),
+        "real_test_vs_train_ratio": rounded(spread_comparison(train_table, real_table)["ratio"], 3),
         "w1_real_vs_real": rounded(intensity_distances(real[half], real[~half], labels[half], labels_b=labels[~half],
                                                        names=names), 4),
         "priors": priors,

@@ -14,7 +14,7 @@ import torch
 from cardigan_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cardigan_utils.data import prepare_cache
 from cardigan_utils.images import fit_style_density, load_generator, load_spade, save_spade, train_spade
-from cardigan_utils.metrics import appearance_table, spread_comparison
+from cardigan_utils.metrics import appearance_table, spread_comparison, spread_table
 from cardigan_utils.networks.density import CodeDensity
 from cardigan_utils.runs import state_fingerprint
 
@@ -231,3 +231,9 @@ def test_spread_comparison_is_near_one_for_one_distribution_and_below_for_a_narr
     assert narrowed.loc["mean_LV", "ratio"] < 0.25
     assert set(narrowed.columns) == {"real_median", "generated_median", "real_spread", "generated_spread", "ratio"}
     assert isinstance(narrowed, pd.DataFrame) and "bias" in narrowed.index
+    side_by_side = spread_table({"real": real, "same": same, "narrow": narrow}, real="real")
+    assert list(side_by_side.columns) == ["real spread", "same spread", "same ratio", "narrow spread", "narrow ratio"]
+    assert list(side_by_side.index) == [f"mean_{n}" for n in NAMES]
+    assert side_by_side.loc["mean_LV", "narrow ratio"] == narrowed.loc["mean_LV", "ratio"]
+    with pytest.raises(ValueError, match="no set named 'scan'"):
+        spread_table({"real": real}, real="scan")

@@ -12,7 +12,7 @@ The anatomical checks of shapes live with the shapes (:mod:`cardigan_utils.shape
 ``metrics.json`` is written by :func:`cardigan_utils.runs.write_metrics`.
 """
 
-from .appearance import appearance_table, spread_comparison
+from .appearance import appearance_table, spread_comparison, spread_table
 from .dataset import dataset_metrics, ed_es_table
 from .overlap import cache_unlabelled, per_class_dice, segmentation_scores, slice_dice, unlabelled_structures, volume_scores
 from .realism import diversity, echo_texture, intensity_distances, nearest_neighbours, sector_mask, speckle_snr
@@ -33,5 +33,6 @@ __all__ = [
     "segmentation_scores",
     "slice_dice",
     "spread_comparison",
+    "spread_table",
     "volume_scores",
 ]

@@ -150,3 +150,27 @@ def spread_comparison(real_table: pd.DataFrame, generated_table: pd.DataFrame, *
         rows[column] = {"real_median": real_median, "generated_median": gen_median, "real_spread": real_spread,
                         "generated_spread": gen_spread, "ratio": ratio}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def spread_table(tables: dict[str, pd.DataFrame], *, real: str, measure: str | None = "mean") -> pd.DataFrame:
+    """The spreads of several sets of images side by side, each against the real set's (:func:`spread_comparison`).
+
+    Args:
+        tables: set name -> :func:`appearance_table` of its images; one of them the real images.
+        real: the name of the real set in ``tables``.
+        measure: keep only the figures of this measure (``"mean"``, ``"noise"``, ``"bias"``); None: all.
+
+    Returns:
+        One row per figure; columns ``real spread``, then ``<set> spread`` and ``<set> ratio`` per other set.
+    """
+    if real not in tables:
+        raise ValueError(f"no set named {real!r} among {sorted(tables)}")
+    out = {}
+    for name, table in tables.items():
+        if name == real:
+            continue
+        comparison = spread_comparison(tables[real], table)
+        out.setdefault("real spread", comparison["real_spread"])
+        out[f"{name} spread"], out[f"{name} ratio"] = comparison["generated_spread"], comparison["ratio"]
+    frame = pd.DataFrame(out)
+    return frame if measure is None else frame[frame.index.str.startswith(measure)]
