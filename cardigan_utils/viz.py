@@ -443,7 +443,7 @@ def appearance_spread(tables: dict[str, pd.DataFrame], *, names: Sequence[str], 
                       for label, t in tables.items()]).melt(id_vars="set", var_name="class", value_name=measure).dropna()
     draw = pd.Series(rng.random(len(long)), index=long.index)
     shown = long[draw.groupby([long["set"], long["class"]]).rank(method="first") <= max_points]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.2 + 1.1 * len(tables) * len(names), 3.0), squeeze=False,
+    fig, axes = plt.subplots(1, len(names), figsize=(0.6 + (0.6 + 0.75 * len(tables)) * len(names), 3.2), squeeze=False,
                              sharey=True)
     order = list(tables)
     for ax, name in zip(axes.flat, names):
