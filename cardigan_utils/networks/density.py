@@ -216,7 +216,7 @@ class CodeDensity(nn.Module):
         Args:
             state_dict: a state dict of a CodeDensity.
         """
-        codes = state_dict.get("codes")
+        codes = state_dict.get("codes") if isinstance(state_dict, dict) else None  # else loading says what is wrong
         if isinstance(codes, torch.Tensor) and codes.dim() == 2:
             self.codes = torch.zeros(codes.shape, dtype=self.codes.dtype, device=self.codes.device)
 
