@@ -42,3 +42,65 @@ def prepare(args: argparse.Namespace):
     cache = prepare_cache(args.dataset, run_dir=args.run_dir, image_size=args.image_size, data_dir=args.data_dir,
                           n_patients=args.n_patients, seed=args.seed, progress=False)
     return get_device(args.device), cache
+
+
+def spade_arguments(p: argparse.ArgumentParser, *, batch_size: int, amp: str) -> None:
+    """Add the SPADE training arguments (widths and schedule; ``--max-epochs 20`` as the quick profile).
+
+    Args:
+        p: a :func:`dataset_parser` parser.
+        batch_size: the default ``--batch-size``.
+        amp: the default ``--amp`` (``"auto"``, ``"on"`` or ``"off"``).
+    """
+    p.add_argument("--max-epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--ngf", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--ndf", type=int, default=32)
+    p.add_argument("--z-dim", type=int, default=64)
+    p.add_argument("--amp", choices=("auto", "on", "off"), default=amp, help="bf16 autocast (on: also on CPU)")
+
+
+def train_spade_of(args: argparse.Namespace, cache, device, **kw):
+    """Train (or resume) the SPADE GAN the :func:`spade_arguments` describe, in ``args.run_dir``.
+
+    Args:
+        args: parsed arguments.
+        cache: the slice cache.
+        device: the device.
+        **kw: more keyword arguments of ``train_spade``.
+
+    Returns:
+        ``(history, seconds)``: the training history and the seconds this call took.
+    """
+    import time
+
+    from cardigan_utils.images import train_spade
+
+    t0 = time.perf_counter()
+    hist = train_spade(cache, run_dir=args.run_dir, ngf=args.ngf, hidden_channels=args.hidden, ndf=args.ndf,
+                       z_dim=args.z_dim, max_epochs=args.max_epochs, batch_size=args.batch_size, device=device,
+                       amp={"auto": None, "on": True, "off": False}[args.amp], seed=args.seed, **kw)
+    return hist, time.perf_counter() - t0
+
+
+def spade_result(benchmark: str, args: argparse.Namespace, device, hist, train_s: float) -> dict:
+    """The head of a SPADE benchmark's JSON line: what ran, where, with which widths, for how long.
+
+    Args:
+        benchmark: the benchmark's name.
+        args: parsed arguments (:func:`dataset_parser` and :func:`spade_arguments`).
+        device: the device.
+        hist: the training history.
+        train_s: the seconds training took in this call.
+
+    Returns:
+        ``benchmark``, ``dataset``, ``image_size``, ``device``, ``threads``, ``config``, ``epochs``,
+        ``train_s_this_call``.
+    """
+    import torch
+
+    return {"benchmark": benchmark, "dataset": args.dataset, "image_size": args.image_size, "device": str(device),
+            "threads": torch.get_num_threads(),
+            "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
+            "epochs": int(hist.epoch.max()), "train_s_this_call": round(train_s, 1)}

@@ -13,31 +13,20 @@ training speed. Figures (real vs generated, histograms, samples over training) g
 from __future__ import annotations
 
 import json
-import time
 
 
 def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from _common import dataset_parser, prepare
-    from cardigan_utils.images import load_spade, train_spade
+    from _common import dataset_parser, prepare, spade_arguments, spade_result, train_spade_of
+    from cardigan_utils.images import load_spade
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/spade_acdc")
-    p.add_argument("--max-epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--ngf", type=int, default=16)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--ndf", type=int, default=32)
-    p.add_argument("--z-dim", type=int, default=64)
-    p.add_argument("--amp", choices=("auto", "on", "off"), default="on", help="bf16 autocast (on: also on CPU)")
+    spade_arguments(p, batch_size=8, amp="on")
     args = p.parse_args(argv)
     device, cache = prepare(args)
-    t0 = time.perf_counter()
-    hist = train_spade(cache, run_dir=args.run_dir, ngf=args.ngf, hidden_channels=args.hidden, ndf=args.ndf,
-                       z_dim=args.z_dim, max_epochs=args.max_epochs, batch_size=args.batch_size, device=device,
-                       amp={"auto": None, "on": True, "off": False}[args.amp], seed=args.seed)
-    train_s = time.perf_counter() - t0
+    hist, train_s = train_spade_of(args, cache, device)
     from cardigan_utils import viz
     from cardigan_utils.metrics import intensity_distances
 
@@ -63,15 +52,8 @@ def main(argv=None) -> int:
     viz.save_figure(viz.sample_progress(f"{args.run_dir}/spade_samples"), args.run_dir, fig_dir, "samples_over_training")
     viz.save_figure(viz.loss_curves(hist, columns=["d", "g_gan", "fm", "kl"]), args.run_dir, fig_dir, "losses")
     result = {
-        "benchmark": "spade",
-        "dataset": args.dataset,
-        "image_size": args.image_size,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
-        "epochs": int(hist.epoch.max()),
+        **spade_result("spade", args, device, hist, train_s),
         "iterations": int(hist.epoch.max()) * (len(cache.indices("train")) // args.batch_size),
-        "train_s_this_call": round(train_s, 1),
         "img_per_s_train": float(hist.img_per_s.median()),
         "test_slices": int(len(test)),
         "w1_real_vs_generated": {k: round(v, 4) for k, v in dist.items()},

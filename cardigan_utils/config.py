@@ -25,7 +25,7 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "spade": {"ngf": 32, "hidden_channels": 128, "z_dim": 0, "ndf": 64, "n_layers_d": 4, "num_scales": 2,
               "spectral_norm": True, "max_epochs": 20, "batch_size": 16, "lr_g": 1e-4, "lr_d": 4e-4,
               "betas": (0.0, 0.9), "fm_weight": 10.0, "kl_weight": 0.05, "sample_interval": 1, "n_fixed": 8,
-              "compile": False},
+              "compile": False, "style_bandwidth": "cv"},
     # notebook 04: the synthetic set (synthetic.generate_dataset)
     "generate": {"n_synthetic": 1000, "shard_size": 1000, "filter_plausible": True, "render_batch_size": 128,
                  "feature_steps": 300},

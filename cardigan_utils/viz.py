@@ -421,6 +421,43 @@ def intensity_histograms(real: np.ndarray, fake: np.ndarray, labels: np.ndarray,
     return fig
 
 
+def appearance_spread(tables: dict[str, pd.DataFrame], *, names: Sequence[str], measure: str = "mean",
+                      max_points: int = 300, seed: int = 0):
+    """Per class, one point per image of an appearance figure, for each set of images side by side.
+
+    Shows how widely images vary (issue 22): real images next to generated ones with N(0, I) style
+    codes and with style codes from the fitted density, say.
+
+    Args:
+        tables: set name -> :func:`~cardigan_utils.metrics.appearance.appearance_table` of its images.
+        names: the classes to show (a column ``<measure>_<name>`` of each table).
+        measure: ``"mean"`` (per-image mean intensity) or ``"noise"``.
+        max_points: at most this many images drawn per set (a seeded subset; the boxes use them all).
+        seed: seed of that subset.
+
+    Returns:
+        The Figure.
+    """
+    rng = np.random.default_rng(seed)
+    long = pd.concat([t[[f"{measure}_{n}" for n in names]].set_axis(list(names), axis=1).assign(set=label)
+                      for label, t in tables.items()]).melt(id_vars="set", var_name="class", value_name=measure).dropna()
+    draw = pd.Series(rng.random(len(long)), index=long.index)
+    shown = long[draw.groupby([long["set"], long["class"]]).rank(method="first") <= max_points]
+    fig, axes = plt.subplots(1, len(names), figsize=(0.6 + (0.6 + 0.75 * len(tables)) * len(names), 3.2), squeeze=False,
+                             sharey=True)
+    order = list(tables)
+    for ax, name in zip(axes.flat, names):
+        sns.boxplot(data=long[long["class"] == name], x="set", y=measure, order=order, ax=ax, color="0.9",
+                    showfliers=False, width=0.6)
+        sns.stripplot(data=shown[shown["class"] == name], x="set", y=measure, order=order, ax=ax, size=2.5,
+                      alpha=0.5, jitter=0.25, hue="set", hue_order=order, legend=False)
+        ax.set(title=name, xlabel="")
+        ax.tick_params(axis="x", labelrotation=30)
+    axes.flat[0].set_ylabel(f"per-image {measure} intensity" if measure == "mean" else f"per-image {measure}")
+    fig.tight_layout()
+    return fig
+
+
 def sample_progress(samples_dir: str | Path, *, max_rows: int = 6):
     """The fixed label batch rendered over training: its label maps, then one row per saved epoch (evenly chosen).
 

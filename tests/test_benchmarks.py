@@ -41,3 +41,17 @@ def test_lab_profile_times_each_notebook_against_the_budget(tmp_path, capsys, mo
     assert first["seconds"] > 0 and first["fits"] is False and result["all_fit"] is False  # over a tiny budget
     assert first["result"]["n_patients"] == 12 and result["bf16"] is False
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_style_spread_reports_every_prior_against_the_real_test_images(tmp_path, capsys):
+    import style_spread
+
+    result = style_spread.main(["--dataset", "phantom-mri", "--n-patients", "3", "--image-size", "64", "--run-dir",
+                                str(tmp_path), "--max-epochs", "1", "--batch-size", "4", "--ngf", "4", "--hidden", "8",
+                                "--ndf", "8", "--z-dim", "8", "--bandwidths", "0.5", "--device", "cpu"])
+    assert set(result["priors"]) == {"standard", "kde", "fitted", "kde_h0.5", "encoded"}
+    assert result["style_density"]["n_codes"] > 0 and result["test_slices"] > 0
+    for prior in result["priors"].values():
+        assert {"mean_LV", "noise_MYO", "bias"} <= set(prior["ratio"]) and set(prior["w1"]) == {"background", "RV", "MYO", "LV"}
+    assert (tmp_path / "style_spread" / "figures" / "per_image_means.png").is_file()
+    assert capsys.readouterr().out.count("\n") == 1

@@ -54,7 +54,9 @@ def test_03_metrics_and_checkpoint(smoke_run):
         assert all(0 <= v <= 1 for v in m[key].values())
     assert (run_dir / "spade.pt").exists() and (run_dir / "spade.json").exists()
     assert (run_dir / "spade_samples" / "epoch_0001.png").exists()
-    for fig in ("loss_curves", "samples_over_training", "real_vs_generated", "intensity_histograms"):
+    assert m["style_density"]["kind"] == "kde" and m["style_density"]["n_codes"] > 1  # new styles from the density
+    assert set(m["spread_ratio"]) == {"N(0, I) styles ratio", "density styles ratio"}
+    for fig in ("loss_curves", "samples_over_training", "real_vs_generated", "intensity_histograms", "appearance_spread"):
         assert (run_dir / "03_spade_gan" / "figures" / f"{fig}.png").stat().st_size > 10_000
 
 
@@ -72,7 +74,8 @@ def test_04_metrics_and_exports(smoke_run):
     assert len(cache) == smoke["generate"]["n_synthetic"] and cache.manifest["synthetic"] is True
     dataset = run_dir / "nnUNet_raw" / "Dataset501_CardiGANPhantommri"
     assert check_nnunet_dataset(dataset) == []
-    for fig in ("synthetic_images", "synthetic_overlays", "nearest_real"):
+    assert m["style_density"]["kind"] == "kde" and "mean_LV" in m["spread_ratio"]["the set (density styles) ratio"]
+    for fig in ("synthetic_images", "synthetic_overlays", "nearest_real", "appearance_spread"):
         assert (run_dir / "04_generate" / "figures" / f"{fig}.png").stat().st_size > 10_000
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from cardigan_utils.images import SpadeRenderer
+from cardigan_utils.networks.density import CodeDensity
 from cardigan_utils.networks.spade import SPADEGenerator
 from cardigan_utils.networks.vae import ShapeVAE
 from cardigan_utils.synthetic import generate  # the module: generate_dataset looks generate_pairs up there
@@ -50,6 +51,19 @@ def test_set_is_deterministic_per_seed(models, tmp_path):
     assert not np.array_equal(first[1], second[1])
     m = json.loads((a / "manifest.json").read_text())
     assert m["n"] == 25 and m["n_shards"] == 3 and m["spacing_mm"] == 1.25
+    assert m["style_density"] is None  # a generator without a fitted style density: N(0, I) styles
+
+
+def test_styles_come_from_the_generators_style_density(models, tmp_path):
+    vae, gen = models
+    density = CodeDensity(dim=8)
+    density.fit(torch.randn(50, 8, generator=torch.Generator().manual_seed(0)) * 0.1 + 2)
+    fitted = SpadeRenderer(gen.network, config={"style_density": {"kind": "kde", "n_codes": 50}}, density=density)
+    out, plain = _make((vae, fitted), tmp_path / "fitted"), _make(models, tmp_path / "plain")
+    assert json.loads((out / "manifest.json").read_text())["style_density"] == {"kind": "kde", "n_codes": 50}
+    (images, labels), (plain_images, plain_labels) = load_synthetic(out), load_synthetic(plain)
+    assert np.array_equal(labels, plain_labels) and not np.allclose(images, plain_images)  # same shapes, other styles
+    assert fitted.sample_styles(100, seed=2).mean() > 1.5  # drawn around the codes (mean 2), not from N(0, I)
 
 
 def test_interrupted_generation_completes_without_duplicates(models, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ train, render) are in :mod:`cardigan_utils.images.spade`.
 
 from .contract import GeneratorFamily, ImageGenerator
 from .families import FAMILIES, get_family, load_generator
-from .spade import SpadeRenderer, build_spade, load_spade, render, spade_step, train_spade
+from .spade import SpadeRenderer, build_spade, fit_style_density, load_spade, render, save_spade, spade_step, train_spade
 
 __all__ = [
     "FAMILIES",
@@ -14,10 +14,12 @@ __all__ = [
     "ImageGenerator",
     "SpadeRenderer",
     "build_spade",
+    "fit_style_density",
     "get_family",
     "load_generator",
     "load_spade",
     "render",
+    "save_spade",
     "spade_step",
     "train_spade",
 ]

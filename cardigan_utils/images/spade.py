@@ -3,6 +3,11 @@
 Build, one training step, the training loop, render, save and load; :data:`FAMILY` offers them
 behind the generator contract (:mod:`cardigan_utils.images.contract`), and :class:`SpadeRenderer`
 is a trained SPADE generator as the rest of the kit uses it.
+
+New style codes are drawn from a density of the style encoder's codes of the real training images
+(:func:`fit_style_density`, run at the end of :func:`train_spade` and kept in ``spade.pt``), not
+from N(0, I): with a small KL weight those codes fill only part of N(0, I), and styles drawn from
+the rest of it give images of a narrower range of contrasts than the real ones (issue 22).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ..config import STAGE_DEFAULTS, get_device, progress, use_bf16
 from ..labels import NUM_CLASSES, label_image, one_hot
 from ..loop import close_epoch, epoch_seed, rank_seed, restore, resume_from
 from ..losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
+from ..networks.density import BANDWIDTH_RULES, DENSITY_KINDS, CodeDensity
 from ..networks.discriminator import MultiScaleDiscriminator
 from ..networks.spade import SPADEGenerator, StyleEncoder
 from .contract import GeneratorFamily
@@ -169,6 +175,7 @@ def train_spade(
     amp: bool | None = None,
     channels_last: bool | None = None,
     compile: bool = _DEFAULTS["compile"],
+    style_bandwidth: str | float = _DEFAULTS["style_bandwidth"],
     seed: int = 0,
     resume: bool = True,
     progress_bar: bool = True,
@@ -181,6 +188,8 @@ def train_spade(
     later notebooks), ``<name>_last.pt`` (everything, for resuming; every epoch),
     ``<name>_history.csv`` and ``<name>_samples/epoch_NNNN.png``: the same ``n_fixed`` validation
     label maps (with fixed style codes, drawn in ``labels.png``) rendered every ``sample_interval`` epochs.
+    With a style encoder, the last ``<name>.pt`` also holds the style density of the final networks
+    (:func:`fit_style_density` on the train split), recorded as ``style_density`` in its config.
 
     Args:
         cache: a :class:`~cardigan_utils.data.cache.SliceCache` (train split for training, val for the fixed batch).
@@ -199,6 +208,7 @@ def train_spade(
         amp: bf16 autocast; None: where it pays (CUDA, CPUs with native bf16; see ``use_bf16``).
         channels_last: channels-last memory format; None: on for CUDA.
         compile: wrap G and D in ``torch.compile`` (CUDA; slow to start, faster after).
+        style_bandwidth: kernel width of the style density (see :func:`fit_style_density`).
         seed: seed of the weights and of every epoch's randomness.
         resume: continue from ``<name>_last.pt`` if it exists.
         progress_bar: show a tqdm bar with the losses.
@@ -315,6 +325,13 @@ def train_spade(
                                 "opt_d": opt_d.state_dict()})
         distributed.barrier(ctx)
     bar.close()
+    if encoder is not None and ctx.is_main and final_path.exists():
+        # the style density of the final networks, fitted on the train split and kept in <name>.pt
+        # (also when a finished run is resumed: a checkpoint from before the density gets one)
+        renderer = load_spade(final_path, device=device)
+        fit_style_density(renderer, cache, bandwidth=style_bandwidth, seed=seed, progress_bar=progress_bar)
+        save_spade(renderer, final_path)
+    distributed.barrier(ctx)
     return pd.DataFrame(history)
 
 
@@ -355,14 +372,22 @@ class SpadeRenderer:
 
     Args:
         network: the :class:`~cardigan_utils.networks.spade.SPADEGenerator`, in eval mode.
-        config: the checkpoint's JSON config (``family``, ``model``, ``train``, ``data``).
+        config: the checkpoint's JSON config (``family``, ``model``, ``train``, ``data``, and
+            ``style_density`` once one is fitted).
         encoder: its :class:`~cardigan_utils.networks.spade.StyleEncoder`, or None.
+        density: the density its style codes are drawn from (a
+            :class:`~cardigan_utils.networks.density.CodeDensity`, kept on the CPU); None: an
+            unfitted one, N(0, I). None without style codes.
     """
 
     family = FAMILY_NAME
 
-    def __init__(self, network: SPADEGenerator, *, config: dict[str, Any], encoder: StyleEncoder | None = None) -> None:
+    def __init__(self, network: SPADEGenerator, *, config: dict[str, Any], encoder: StyleEncoder | None = None,
+                 density: CodeDensity | None = None) -> None:
         self.network, self.encoder, self.config = network, encoder, config
+        if density is None and network.z_dim:
+            density = CodeDensity(dim=network.z_dim)
+        self.density = density
 
     @property
     def image_size(self) -> int:
@@ -379,19 +404,58 @@ class SpadeRenderer:
         """Where the network's weights are."""
         return next(self.network.parameters()).device
 
-    def sample_styles(self, n: int, *, seed: int) -> torch.Tensor | None:
-        """``n`` style codes from N(0, I), drawn from a generator of that seed (None without style codes).
+    @property
+    def style_prior(self) -> str:
+        """What :meth:`sample_styles` draws from by default: ``"kde"`` (the fitted style density),
+        ``"standard"`` (N(0, I): no density fitted, as in checkpoints from before it) or ``"none"``
+        (no style codes)."""
+        if not self.style_dim:
+            return "none"
+        return "kde" if self.density.fitted else "standard"
+
+    def sample_styles(self, n: int, *, seed: int, prior: str = "kde") -> torch.Tensor | None:
+        """``n`` style codes, drawn from a generator of that seed (None without style codes).
 
         Args:
             n: how many.
             seed: the seed.
+            prior: ``"kde"`` (the kernel density of the real training images' codes, see
+                :func:`fit_style_density`), ``"fitted"`` (the Gaussian fitted to them) or
+                ``"standard"`` (N(0, I), what the KL term aims at). Without a fitted density
+                (checkpoints from before it) every prior is N(0, I).
 
         Returns:
             (n, style_dim) float32 codes on the CPU, or None.
         """
+        if prior not in DENSITY_KINDS:
+            raise ValueError(f"prior must be one of {DENSITY_KINDS}, not {prior!r}")
         if not self.style_dim:
             return None
-        return torch.randn(n, self.style_dim, generator=torch.Generator().manual_seed(seed))
+        return self.density.sample(n, kind=prior, generator=torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def encode_styles(self, images: np.ndarray | torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
+        """The style codes of images: the style encoder's posterior means, in eval mode.
+
+        Args:
+            images: (N, H, W) images in [0, 1].
+            batch_size: images per forward pass.
+
+        Returns:
+            (N, style_dim) float32 codes on the CPU.
+        """
+        if self.encoder is None:
+            raise ValueError("this generator has no style encoder (z_dim=0): its images have no style codes")
+        was_training = self.encoder.training
+        self.encoder.eval()
+        out = []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i : i + batch_size]
+            chunk = torch.from_numpy(np.ascontiguousarray(chunk)) if isinstance(chunk, np.ndarray) else chunk
+            mu, _ = self.encoder(chunk.to(self.device, torch.float32)[:, None] * 2 - 1)
+            out.append(mu.float().cpu())
+        self.encoder.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, self.style_dim)
 
     def render(self, labels: torch.Tensor | np.ndarray, *, styles: torch.Tensor | None = None,
                batch_size: int = 64) -> np.ndarray:
@@ -399,25 +463,94 @@ class SpadeRenderer:
 
         Args:
             labels: (N, H, W) integer label maps (or (N, L, H, W) one-hot).
-            styles: (N, style_dim) codes from :meth:`sample_styles`; None draws them from the global
-                torch generator (seed it for repeatable images).
+            styles: (N, style_dim) codes from :meth:`sample_styles`; None draws them from the
+                default prior (:attr:`style_prior`) with the global torch generator (seed it for
+                repeatable images).
             batch_size: images per forward pass.
 
         Returns:
             (N, H, W) float32 images in [0, 1].
         """
         labels = torch.from_numpy(np.ascontiguousarray(labels)) if isinstance(labels, np.ndarray) else labels
+        if styles is None and self.style_dim:
+            styles = self.density.sample(len(labels))
         return render(self.network, labels.to(self.device), z=styles, batch_size=batch_size)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights of the generator and of its style encoder.
+        """The weights of the generator and of its style encoder, and its fitted style density.
+
+        The density is part of what a synthetic set is made from (its styles), so it counts in the
+        set's fingerprint; an unfitted one (N(0, I)) adds nothing, so a checkpoint from before
+        the density keeps the fingerprint its sets recorded.
 
         Returns:
-            ``{"generator.<name>": tensor, "encoder.<name>": tensor}`` (no encoder entries without one).
+            ``{"generator.<name>": tensor, "encoder.<name>": tensor, "style_density.<name>": tensor}``
+            (no encoder entries without one, no density entries while it is unfitted).
         """
-        parts = {"generator": self.network, "encoder": self.encoder}
+        density = self.density if self.density is not None and self.density.fitted else None
+        parts = {"generator": self.network, "encoder": self.encoder, "style_density": density}
         return {f"{part}.{name}": value for part, module in parts.items() if module is not None
                 for name, value in module.state_dict().items()}
+
+
+def fit_style_density(renderer: SpadeRenderer, cache, *, split: str = "train",
+                      bandwidth: str | float = _DEFAULTS["style_bandwidth"], batch_size: int = 64, seed: int = 0,
+                      progress_bar: bool = True) -> dict[str, Any]:
+    """Fit the density new style codes are drawn from to the style codes of a cache's real images.
+
+    The codes are the style encoder's posterior means of the ``split`` images; the density is the
+    kernel density of :func:`~cardigan_utils.networks.density.fit_density` (with the Gaussian fitted
+    to them beside it). The renderer is changed in place: its ``density`` and its config's
+    ``style_density`` record; :func:`save_spade` writes both. :func:`train_spade` runs this at its
+    end; for a checkpoint from before the density::
+
+        generator = load_spade("runs/old/spade.pt")
+        fit_style_density(generator, load_run_cache("runs/old", "phantom-mri", 64))
+        save_spade(generator, "runs/old/spade.pt")
+
+    Args:
+        renderer: a :class:`SpadeRenderer` with a style encoder.
+        cache: a :class:`~cardigan_utils.data.cache.SliceCache` of the images it learnt from.
+        split: the cache split whose images give the codes.
+        bandwidth: the kernel width: ``"cv"`` (leave-one-out likelihood), ``"scott"``,
+            ``"silverman"`` or a number > 0 in whitened units.
+        batch_size: images per forward pass of the encoder.
+        seed: seed of the cross-validation subset.
+        progress_bar: a bar over the encoder's batches.
+
+    Returns:
+        The record kept in the config: ``kind``, ``split``, ``n_codes``, ``bandwidth``, ``rule``.
+    """
+    idx = np.sort(cache.indices(split))
+    if len(idx) < 2:
+        raise ValueError(f"the {split!r} split of {cache.path} has {len(idx)} slices; a style density needs at least 2")
+    chunks = np.array_split(idx, -(-len(idx) // batch_size))  # read from the memory-mapped cache a batch at a time
+    codes = torch.cat([renderer.encode_styles(cache.images[chunk], batch_size=batch_size)
+                       for chunk in progress(chunks, enabled=progress_bar, desc="style codes")])
+    h = renderer.density.fit(codes, bandwidth=bandwidth, seed=seed)
+    record = {"kind": "kde", "split": split, "n_codes": len(codes), "bandwidth": round(h, 6),
+              "rule": BANDWIDTH_RULES.get(bandwidth, "given") if isinstance(bandwidth, str) else "given"}
+    renderer.config = {**renderer.config, "style_density": record}
+    return record
+
+
+def save_spade(renderer: SpadeRenderer, path: str | Path) -> Path:
+    """Write a SPADE generator as :func:`load_spade` reads it: its networks, its style density and its config.
+
+    Args:
+        renderer: the :class:`SpadeRenderer`.
+        path: ``spade.pt`` (the config goes to ``spade.json`` beside it).
+
+    Returns:
+        ``path``.
+    """
+    state: dict[str, Any] = {"generator": renderer.network.state_dict(),
+                             "encoder": renderer.encoder.state_dict() if renderer.encoder is not None else {},
+                             "epoch": renderer.config.get("epoch")}
+    if renderer.density is not None and renderer.density.fitted:
+        state["style_density"] = renderer.density.state_dict()
+    config = {k: v for k, v in renderer.config.items() if k not in ("kind", "resumable")}
+    return save_checkpoint(path, state, config=config, kind=FAMILY_NAME)
 
 
 def load_spade(path: str | Path, *, device: str | torch.device | None = None) -> SpadeRenderer:
@@ -428,7 +561,8 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None) ->
         device: where to put it (default: the best available).
 
     Returns:
-        The :class:`SpadeRenderer`, its networks in eval mode.
+        The :class:`SpadeRenderer`, its networks in eval mode, with the style density the
+        checkpoint holds (N(0, I) for one from before the density).
 
     Raises:
         CheckpointError: ``path`` is not a SPADE checkpoint the kit wrote (one line saying why).
@@ -441,7 +575,11 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None) ->
     if encoder is not None:
         load_weights(encoder, state.get("encoder", {}), path=path, part="encoder")
         encoder.to(device).eval()
-    return SpadeRenderer(generator, config=config, encoder=encoder)
+    density = CodeDensity(dim=generator.z_dim) if generator.z_dim else None
+    if density is not None and "style_density" in state:  # on the CPU, where styles are drawn
+        density.match(state["style_density"])
+        load_weights(density, state["style_density"], path=path, part="style_density")
+    return SpadeRenderer(generator, config=config, encoder=encoder, density=density)
 
 
 FAMILY = GeneratorFamily(name=FAMILY_NAME, stage="spade", build=build_spade, step=spade_step, train=train_spade,

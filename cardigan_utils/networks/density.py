@@ -2,8 +2,9 @@
 
 One home for the maths of sampling new codes where a trained encoder put its training codes:
 the shape VAE's codes (new cardiac shapes) and the SPADE style encoder's codes (new image
-styles). The models keep the fitted numbers as buffers (saved with their weights); these
-functions fit and draw from them.
+styles). The models keep the fitted numbers as buffers (saved with their weights): the shape VAE
+as its own buffers, the SPADE generator as a :class:`CodeDensity`; :func:`fit_density` fits
+both and :func:`draw_codes` draws from both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 DENSITY_KINDS = ("kde", "fitted", "standard")
 """What :func:`draw_codes` can draw from: the kernel density, the fitted Gaussian, N(0, I)."""
@@ -135,3 +137,107 @@ def draw_codes(n: int, *, mean: torch.Tensor, chol: torch.Tensor, codes: torch.T
         pick = torch.randint(len(codes), (n,), generator=generator, device=mean.device)
         return codes[pick] + bandwidth * (eps @ chol.T)
     return mean + eps @ chol.T
+
+
+BANDWIDTH_RULES = {"cv": "leave-one-out likelihood", "scott": "Scott's rule", "silverman": "Silverman's rule"}
+"""The named kernel widths of :func:`fit_density`, and how a checkpoint's config says them."""
+
+
+@torch.no_grad()
+def fit_density(codes: torch.Tensor, *, bandwidth: str | float = "cv",
+                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Fit a Gaussian (mean, full covariance) and a Gaussian kernel density to codes.
+
+    Args:
+        codes: (N, D) codes (N >= 2).
+        bandwidth: the kernel width in whitened units: ``"cv"`` (:func:`cv_bandwidth`), ``"scott"``,
+            ``"silverman"`` (:func:`kde_bandwidth`) or a number > 0.
+        seed: seeds the held-out subset of :func:`cv_bandwidth` (used where N > 2000).
+
+    Returns:
+        ``(mean, chol, centres, h)``: the Gaussian's (D,) mean and (D, D) Cholesky factor, the
+        kernel centres (a float32 copy of ``codes``) and the width ``h``.
+    """
+    mean, chol = fit_gaussian(codes)
+    centres = codes.detach().to(torch.float32).clone()
+    if bandwidth == "cv":
+        h = cv_bandwidth(whiten(centres, mean, chol), generator=torch.Generator(codes.device).manual_seed(seed))
+    else:
+        h = kde_bandwidth(len(codes), codes.shape[1], bandwidth)
+    return mean, chol, centres, float(h)
+
+
+class CodeDensity(nn.Module):
+    """A density of codes kept as buffers (so it is saved and loaded as a state dict, weights-only).
+
+    Unfitted, it is N(0, I): every kind of :func:`draw_codes` then draws from the standard normal,
+    as a model trained with a KL term to N(0, I) assumes. :meth:`fit` replaces it by a Gaussian and
+    a kernel density of codes (:func:`fit_density`).
+
+    Args:
+        dim: the codes' size.
+    """
+
+    def __init__(self, *, dim: int) -> None:
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"a code density needs dim >= 1, not {dim}")
+        self.dim = int(dim)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("chol", torch.eye(dim))
+        # the kernel centres: empty until fitted, sized to a state dict's by match() before loading it
+        self.register_buffer("codes", torch.zeros(0, dim))
+        self.register_buffer("bandwidth", torch.zeros(()))
+
+    @torch.no_grad()
+    def fit(self, codes: torch.Tensor, *, bandwidth: str | float = "cv", seed: int = 0) -> float:
+        """Fit the Gaussian and the kernel density to codes (see :func:`fit_density`).
+
+        Args:
+            codes: (N, dim) codes, N >= 2.
+            bandwidth: ``"cv"``, ``"scott"``, ``"silverman"`` or a kernel width > 0 in whitened units.
+            seed: seed of the cross-validation subset.
+
+        Returns:
+            The kernel width.
+        """
+        if codes.dim() != 2 or codes.shape[1] != self.dim or len(codes) < 2:
+            raise ValueError(f"codes must be (N >= 2, {self.dim}), not {tuple(codes.shape)}")
+        mean, chol, centres, h = fit_density(codes.to(self.mean.device), bandwidth=bandwidth, seed=seed)
+        self.mean.copy_(mean)
+        self.chol.copy_(chol)
+        self.codes = centres
+        self.bandwidth.fill_(h)
+        return h
+
+    def match(self, state_dict: dict) -> None:
+        """Size the kernel centres like those of ``state_dict``, so that it loads.
+
+        Args:
+            state_dict: a state dict of a CodeDensity.
+        """
+        codes = state_dict.get("codes") if isinstance(state_dict, dict) else None  # else loading says what is wrong
+        if isinstance(codes, torch.Tensor) and codes.dim() == 2:
+            self.codes = torch.zeros(codes.shape, dtype=self.codes.dtype, device=self.codes.device)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` gave it a kernel density (else it is N(0, I))."""
+        return len(self.codes) > 0
+
+    @torch.no_grad()
+    def sample(self, n: int, *, kind: str = "kde", generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` codes (see :func:`draw_codes`).
+
+        Args:
+            n: how many.
+            kind: ``"kde"``, ``"fitted"`` or ``"standard"``; any kind is N(0, I) while unfitted.
+            generator: a seeded ``torch.Generator`` on the density's device (None: the global one).
+
+        Returns:
+            (n, dim) float32 codes on the density's device.
+        """
+        if kind not in DENSITY_KINDS:
+            raise ValueError(f"prior must be one of {DENSITY_KINDS}, not {kind!r}")
+        return draw_codes(n, mean=self.mean, chol=self.chol, codes=self.codes, bandwidth=self.bandwidth,
+                          kind=kind if self.fitted else "standard", generator=generator)

@@ -16,7 +16,7 @@ from monai.networks.nets import VarAutoEncoder
 from torch import nn
 
 from ..labels import one_hot
-from .density import DENSITY_KINDS, cv_bandwidth, draw_codes, fit_gaussian, kde_bandwidth, whiten
+from .density import DENSITY_KINDS, draw_codes, fit_density, fit_gaussian, whiten
 
 DEFAULT_CHANNELS = {64: (32, 64, 128, 256), 128: (16, 32, 64, 128, 256), 256: (16, 32, 64, 128, 256, 256)}
 """Encoder widths per image size: each level halves the size, down to 4x4."""
@@ -158,12 +158,10 @@ class ShapeVAE(nn.Module):
         """
         if codes.dim() != 2 or codes.shape[1] != self.latent_dim or len(codes) < 2:
             raise ValueError(f"codes must be (N >= 2, {self.latent_dim}), not {tuple(codes.shape)}")
-        self.fit_prior(codes)
-        self.density_codes = codes.detach().to(self.prior_mean.device, torch.float32).clone()
-        if bandwidth == "cv":
-            h = cv_bandwidth(self.whiten(self.density_codes), generator=torch.Generator(self.prior_mean.device).manual_seed(0))
-        else:
-            h = kde_bandwidth(len(codes), self.latent_dim, bandwidth)
+        mean, chol, centres, h = fit_density(codes.to(self.prior_mean.device), bandwidth=bandwidth, seed=0)
+        self.prior_mean.copy_(mean)
+        self.prior_chol.copy_(chol)
+        self.density_codes = centres
         self.density_bandwidth.fill_(h)
 
     def match_density(self, state_dict: dict) -> None:

@@ -54,6 +54,8 @@ def generate_pairs(
     Shapes come from :func:`~cardigan_utils.shapes.sampler.sample_valid_shapes`: codes drawn from
     the VAE's density of the training codes; a shape that fails the anatomical checks has its code
     warped to the nearest valid one (Painchaud et al., TMI 2020) rather than being thrown away.
+    Style codes come from the generator's default prior (SPADE: the density of the real training
+    images' style codes, where its checkpoint has one).
 
     Args:
         vae: a trained :class:`~cardigan_utils.networks.vae.ShapeVAE`.
@@ -199,6 +201,8 @@ def generate_dataset(
                     "plausible_fraction_of_drawn": round(counts["valid"] / drawn, 4)
                     if filter_plausible and counts["valid"] is not None else None,
                     "shapes_warped": counts["warped"], "draws_per_accepted_shape": round(drawn / n, 4),
+                    # where the style codes came from: the generator's fitted style density (None: N(0, I))
+                    "style_density": generator.config.get("style_density"),
                     "seconds_this_call": round(time.perf_counter() - start, 1), "processes": ctx.world_size, **(extra or {})}
         write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     distributed.barrier(ctx)
