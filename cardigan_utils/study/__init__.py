@@ -1,7 +1,7 @@
 """Stage 5's study: one U-Net per regime x share of real patients x seed, scored in and out of domain.
 
-Running it (:mod:`.run`), its results table (:mod:`.results`), shards over processes and their
-merge (:mod:`.shards`), the paper's tables and the verdict (:mod:`.analysis`), and its plots
+Running it (:mod:`.run`), its results table and regimes (:mod:`.results`), shards over processes and
+their merge (:mod:`.shards`), the paper's tables and the verdict (:mod:`.analysis`), and its plots
 (:mod:`.plots`).
 """
 
@@ -17,8 +17,18 @@ from .analysis import (
     summary_table,
 )
 from .plots import regime_predictions, study_boxes, study_points
-from .results import REGIMES, RUN_KEYS, check_regimes, read_results, results_path
+from .results import (
+    REGIMES,
+    RUN_KEYS,
+    Regime,
+    check_regimes,
+    read_results,
+    regime_parts,
+    results_path,
+    synthetic_baseline,
+)
 from .run import (
+    regime_augment,
     run_path,
     run_sources,
     run_study,
@@ -43,6 +53,9 @@ __all__ = [
     "paper_table",
     "parse_shard",
     "read_results",
+    "Regime",
+    "regime_augment",
+    "regime_parts",
     "regime_predictions",
     "results_path",
     "run_means",
@@ -55,6 +68,7 @@ __all__ = [
     "study_inputs",
     "study_points",
     "summary_table",
+    "synthetic_baseline",
     "training_patients",
     "vendor_domains",
 ]
