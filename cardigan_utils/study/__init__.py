@@ -1,8 +1,8 @@
 """Stage 5's study: one U-Net per regime x share of real patients x seed, scored in and out of domain.
 
 Running it (:mod:`.run`), its results table and regimes (:mod:`.results`), shards over processes and
-their merge (:mod:`.shards`), the paper's tables and the verdict (:mod:`.analysis`), and its plots
-(:mod:`.plots`).
+their merge (:mod:`.shards`), the paper's tables, the generalisation table and the verdicts
+(:mod:`.analysis`), and its plots (:mod:`.plots`).
 """
 
 from .analysis import (
@@ -10,6 +10,8 @@ from .analysis import (
     compare_with_papers,
     describe_study,
     disagreements,
+    generalisation_table,
+    generalisation_verdict,
     low_data_differences,
     paired_difference,
     paper_table,
@@ -47,6 +49,8 @@ __all__ = [
     "compare_with_papers",
     "describe_study",
     "disagreements",
+    "generalisation_table",
+    "generalisation_verdict",
     "low_data_differences",
     "merge_shards",
     "paired_difference",
