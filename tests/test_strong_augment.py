@@ -77,10 +77,14 @@ def test_each_intensity_transform_acts_alone_and_leaves_labels(name, value):
     assert 0 <= ax.min() and ax.max() <= 1
 
 
-def test_everything_off_is_the_identity():
+def test_everything_off_or_never_drawn_is_the_identity():
     x, y = _batch()
-    ax, ay = strong_augment_batch(x, y, _gen(), p=1.0, **GEOMETRY_OFF, **INTENSITY_OFF)
-    assert torch.allclose(ax, x, atol=1e-6) and torch.equal(ay, y)
+    for kwargs in ({"p": 1.0, **GEOMETRY_OFF, **INTENSITY_OFF}, {"p": 0.0}):
+        ax, ay = strong_augment_batch(x, y, _gen(), **kwargs)
+        assert torch.allclose(ax, x, atol=1e-6) and torch.equal(ay, y)
+    # as the training loop calls it (study.regime_augment): a partial taking (images, labels, generator)
+    hx, hy = functools.partial(strong_augment_batch, modality="echo")(x, y, _gen())
+    assert hx.shape == x.shape and not torch.equal(hx, x)
 
 
 def test_low_resolution_removes_fine_detail():
@@ -104,15 +108,6 @@ def test_wider_intensity_distribution_than_the_classical_augmentation():
     assert (weak < _class_means(*strong_augment_batch(x, y, _gen(0), strength=1.0)).std(0)).all()
 
 
-def test_probability_zero_keeps_the_image_and_fits_the_training_hook():
-    x, y = _batch()
-    ax, ay = strong_augment_batch(x, y, _gen(), p=0.0)
-    assert torch.allclose(ax, x, atol=1e-6) and torch.equal(ay, y)
-    hook = functools.partial(strong_augment_batch, modality="echo")
-    hx, hy = hook(x, y, _gen())
-    assert hx.shape == x.shape and hy.shape == y.shape
-
-
 @pytest.mark.parametrize("kwargs, message", [
     ({"modality": "ct"}, "modality"), ({"strength": -1.0}, "strength must be >= 0"),
     ({"curve_knots": 1}, "curve_knots"), ({"low_res": 0.5}, "low_res"),
@@ -132,3 +127,15 @@ def test_classical_settings_of_the_two_agree():
     for name in ("p", "flips", "rotate_deg", "scale", "translate", "elastic"):
         assert strong[name].default == classical[name].default, name
     assert set(OFF) - {"gamma"} <= set(strong)
+
+
+def test_strong_augmentation_examples_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cardigan_utils import viz
+
+    x, y = _batch(n=1)
+    fig = viz.augmentation_examples(x[0, 0].numpy(), y[0].numpy(), strong=True)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["original", "tissue contrast", "curve"] and titles[-1] == "all (default)" and len(titles) == 9
