@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="notebook 05's study from a run directory, whole or one shard; --merge joins the shards")
     run_arguments(st)
     st.add_argument("--regimes", nargs="+", default=None, choices=study.REGIMES, metavar="REGIME",
-                    help=f"some of {', '.join(study.REGIMES)} (default: all, or the real ones without notebook 04's set)")
+                    help=f"some of {', '.join(study.REGIMES)} (default: the profile's, those without synthetic "
+                         "images if notebook 04 has not run)")
     st.add_argument("--fractions", nargs="+", type=float, default=None, help="default: the profile's")
     st.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the profile's")
     st.add_argument("--ood", action="append", default=[], metavar="NAME=DIR", type=_ood_dataset,
@@ -204,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(repeat it; NAME alone: its environment variable); one domain per vendor it names")
     which = st.add_mutually_exclusive_group()
     which.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (from 0), e.g. 0/8")
-    which.add_argument("--merge", action="store_true", help="join results.csv and the shard files; print the table")
+    which.add_argument("--merge", action="store_true",
+                       help="join results.csv and the shard files; print the tables and the generalisation verdict")
     st.add_argument("--allow-missing", action="store_true", help="with --merge: merge even if a shard has not finished")
     p = sub.add_parser("train", help="train the VAE, the GAN or the U-Net as the notebooks do (also under torchrun)")
     p.add_argument("model", choices=TRAINERS)
@@ -338,10 +340,10 @@ def _ood_dataset(text: str) -> tuple[str, str | None]:
 
 
 def _study(args: argparse.Namespace) -> int:
-    """``cardigan study``: train the runs (of a shard), or merge the shards and print the paper's table."""
+    """``cardigan study``: train the runs (of a shard), or merge the shards; the whole study's tables printed."""
     if args.merge:
         results = study.merge_shards(args.run_dir, allow_missing=args.allow_missing)
-        print(study.paper_table(study.summary_table(results)).to_string())
+        _print_study(results)
         print(f"cardigan: {results.groupby(study.RUN_KEYS).ngroups} run(s) in "
               f"{Path(args.run_dir).resolve() / 'study' / 'results.csv'}")
         return 0
@@ -358,10 +360,23 @@ def _study(args: argparse.Namespace) -> int:
                                 image_size=args.image_size, regimes=args.regimes, fractions=args.fractions,
                                 seeds=args.seeds, ood_datasets=dict(args.ood), progress=bars, log=log)
     results = study.run_study(**inputs, device=args.device, shard=shard, progress_bar=bars, log=log)
+    if shard is None and not results.empty:
+        _print_study(results)
     written = "results.csv" if shard is None else f"results_shard{shard[0]}of{shard[1]}.csv"
     print(f"cardigan: {results.groupby(study.RUN_KEYS).ngroups} run(s) in "
           f"{Path(args.run_dir).resolve() / 'study' / written}" + ("; then `cardigan study --merge`" if shard else ""))
     return 0
+
+
+def _print_study(results) -> None:
+    """The paper's table, the generalisation table and its verdict (what notebook 05 shows), on stdout."""
+    print(study.paper_table(study.summary_table(results)).to_string())
+    table = study.generalisation_table(results)
+    shown = ["fraction", "regime", "domain", "mean", "drop", "relative_drop", "synthetic_gain", "gain_ci_low", "gain_ci_high"]
+    print("\ngeneralisation: mean Dice per domain, drop from in-domain, gain of synthetic images (paired by seed)")
+    print(table[shown].round(3).to_string(index=False))
+    for line in study.generalisation_verdict(table):
+        print("-", line)
 
 
 if __name__ == "__main__":

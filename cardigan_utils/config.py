@@ -16,6 +16,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+PAPER_REGIMES = ("real", "real+aug", "synthetic", "real+synthetic", "real+aug+synthetic")
+"""The five regimes of Skandarani et al. (MIDL 2020)."""
+
+ALL_REGIMES = PAPER_REGIMES + ("real+strong-aug", "real+strong-aug+synthetic")
+"""Those and the two with domain-randomising augmentation (issue 23); ``study.REGIMES`` is this tuple."""
+
 STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # notebook 02: the shape VAE (shapes.train_vae)
     "vae": {"latent_dim": 32, "channels": None, "max_epochs": 50, "batch_size": 32, "lr": 1e-3, "beta": 1e-3,
@@ -32,10 +38,14 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # notebook 05: the U-Net (segmentation.train_segmenter) and the study (study.run_study)
     "segment": {"channels": (16, 32, 64, 128, 256), "num_res_units": 2, "max_epochs": 20, "batch_size": 16,
                 "steps_per_epoch": None, "lr": 1e-3, "weight_decay": 1e-5, "val_interval": 1, "augment": True,
-                "fractions": (0.05, 0.25, 1.0), "seeds": (0, 1, 2), "mix_ratio": 1.0, "n_ood_patients": 20},
+                "fractions": (0.05, 0.25, 1.0), "seeds": (0, 1, 2), "mix_ratio": 1.0, "n_ood_patients": 20,
+                "regimes": PAPER_REGIMES},
 }
 """Each stage's defaults, whatever the profile. ``augment`` of the segment stage is what a single
-``cardigan train segmenter`` uses (the study chooses it per regime)."""
+``cardigan train segmenter`` uses (the study chooses it per regime). ``regimes`` are the study's
+(``study.REGIMES`` names them all): the paper's five by default; the profiles that study
+generalisation (``study``, ``full``) and CI (``smoke``, a few seconds a run) add the two with strong
+augmentation, which ``quick`` and ``lab`` leave out to keep their time (28 U-Nets instead of 20)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     # tests and CI: the whole sequence in a few minutes on a 2-core CPU
@@ -46,7 +56,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # two VAE epochs give almost no valid shape: the smoke run keeps them all
         "generate": {"n_synthetic": 200, "shard_size": 100, "filter_plausible": False, "feature_steps": 8},
         "segment": {"fractions": [1.0], "seeds": [0], "max_epochs": 1, "steps_per_epoch": 4, "batch_size": 16,
-                    "channels": [8, 16, 32, 64], "mix_ratio": 1.0, "n_ood_patients": 2},
+                    "channels": [8, 16, 32, 64], "mix_ratio": 1.0, "n_ood_patients": 2, "regimes": ALL_REGIMES},
     },
     # `make demo` and classrooms: the whole sequence in about 15 minutes on a 2-core CPU
     "quick": {
@@ -69,14 +79,16 @@ PROFILES: dict[str, dict[str, Any]] = {
                     "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 6},
     },
     # the low-data study on a real dataset (ACDC, CAMUS) on a 2-core CPU: 200 patients, the paper's
-    # 5 % and 25 % shares of the real training patients, 5 seeds (50 U-Nets); figures in benchmarks/RESULTS.md
+    # 5 % and 25 % shares of the real training patients, 5 seeds, all seven regimes (70 U-Nets; 50 without
+    # the two strong-augmentation ones, as in the figures of benchmarks/RESULTS.md)
     "study": {
         "image_size": 64, "n_patients": 200, "batch_size": 32, "max_epochs": 10, "cell_timeout_s": 7200,
         "vae": {"max_epochs": 25, "n_samples": 2000},
         "spade": {"max_epochs": 15, "batch_size": 16, "ngf": 16, "hidden_channels": 64, "ndf": 32, "z_dim": 64},
         "generate": {"n_synthetic": 2000, "shard_size": 500, "filter_plausible": True},
         "segment": {"fractions": [0.05, 0.25], "seeds": [0, 1, 2, 3, 4], "max_epochs": 6, "steps_per_epoch": 25,
-                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 8},
+                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 8,
+                    "regimes": ALL_REGIMES},
     },
     # research on a GPU, paper scale
     "full": {
@@ -85,7 +97,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "spade": {"max_epochs": 200, "batch_size": 16, "ngf": 32, "hidden_channels": 128, "ndf": 64, "z_dim": 64},
         "generate": {"n_synthetic": 20000, "shard_size": 1000, "filter_plausible": True},
         "segment": {"fractions": [0.05, 0.25, 1.0], "seeds": [0, 1, 2, 3, 4], "max_epochs": 50, "steps_per_epoch": 200,
-                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 20},
+                    "batch_size": 32, "channels": [16, 32, 64, 128, 256], "mix_ratio": 1.0, "n_ood_patients": 20,
+                    "regimes": ALL_REGIMES},
     },
 }
 """Per-profile sizes. ``n_patients`` is the number of phantom patients generated; ``cell_timeout_s``

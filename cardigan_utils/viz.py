@@ -13,7 +13,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from .augment import augment_batch
+from .augment import augment_batch, strong_augment_batch
 from .labels import CLASS_COLORS, LABELS, label_image
 from .metrics import ed_es_table
 from .runs import figure_path
@@ -522,32 +522,43 @@ def nearest_real(synthetic: np.ndarray, neighbours: np.ndarray, distances: np.nd
 
 
 def augmentation_examples(image: np.ndarray, label: np.ndarray, *, modality: str = "mri", seed: int = 0,
-                          size: float = 2.0):
-    """One slice under each classical augmentation alone (strong settings), and all together.
+                          strong: bool = False, size: float = 2.0):
+    """One slice under each augmentation alone (strong settings), and all together.
 
     Args:
         image: (H, W) image in [0, 1].
         label: (H, W) label map.
         modality: ``"mri"`` or ``"echo"`` (echo has no flips).
         seed: seed of the random draws.
+        strong: the intensity transforms of :func:`~cardigan_utils.augment.strong_augment_batch`
+            (its geometry is the classical one) instead of the classical augmentation.
         size: inches per panel.
 
     Returns:
         The Figure.
     """
-    off = dict(flips=False, rotate_deg=0.0, scale=0.0, translate=0.0, elastic=0.0, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
-    variants = {"original": off, "flip": {**off, "flips": True}, "rotate": {**off, "rotate_deg": 25.0},
-                "scale": {**off, "scale": 0.25}, "shift": {**off, "translate": 0.2}, "elastic": {**off, "elastic": 0.06}, "gamma": {**off, "gamma": 0.6},
-                "blur": {**off, "blur": 1.5}, "bias field": {**off, "bias": 0.6}, "noise": {**off, "noise": 0.08},
-                "all (default)": {}}
-    if modality == "echo":
-        variants.pop("flip")
+    geometry_off = dict(flips=False, rotate_deg=0.0, scale=0.0, translate=0.0, elastic=0.0)
+    if strong:
+        augment = strong_augment_batch
+        off = dict(geometry_off, tissue=0.0, curve=0.0, gin=0.0, bias=0.0, low_res=1.0, blur=0.0, noise=0.0)
+        variants = {"original": off, "tissue contrast": {**off, "tissue": 0.6}, "curve": {**off, "curve": 1.0},
+                    "GIN": {**off, "gin": 1.0}, "bias field": {**off, "bias": 0.8}, "low resolution": {**off, "low_res": 3.0},
+                    "blur / sharpen": {**off, "blur": 2.0}, "noise": {**off, "noise": 0.15}, "all (default)": {}}
+    else:
+        augment = augment_batch
+        off = dict(geometry_off, gamma=0.0, noise=0.0, blur=0.0, bias=0.0)
+        variants = {"original": off, "flip": {**off, "flips": True}, "rotate": {**off, "rotate_deg": 25.0},
+                    "scale": {**off, "scale": 0.25}, "shift": {**off, "translate": 0.2}, "elastic": {**off, "elastic": 0.06},
+                    "gamma": {**off, "gamma": 0.6}, "blur": {**off, "blur": 1.5}, "bias field": {**off, "bias": 0.6},
+                    "noise": {**off, "noise": 0.08}, "all (default)": {}}
+        if modality == "echo":
+            variants.pop("flip")
     x = torch.as_tensor(np.array(image, np.float32))[None, None]
     y = torch.as_tensor(np.array(label, np.int64))[None]
     fig, axes = plt.subplots(1, len(variants), figsize=(size * len(variants), size * 1.1), squeeze=False)
     for ax, (name, kw) in zip(axes[0], variants.items()):
-        ax_x, ax_y = augment_batch(x, y, torch.Generator().manual_seed(seed), modality=modality,
-                                   p=1.0 if name != "all (default)" else 0.5, **kw)
+        ax_x, ax_y = augment(x, y, torch.Generator().manual_seed(seed), modality=modality,
+                             p=1.0 if name != "all (default)" else 0.5, **kw)
         overlay(ax, ax_x[0, 0].numpy(), ax_y[0].numpy(), alpha=0.25, title=name)
     fig.tight_layout()
     return fig

@@ -135,6 +135,7 @@ def test_cardigan_study_in_two_shards_then_merge(filled_run_dir, tmp_path, capsy
     assert cli.main(["study", "--run-dir", str(root), "--merge"]) == 0
     out = capsys.readouterr().out
     assert "% real patients" in out and "real+aug+synthetic" in out and "2 run(s) in" in out
+    assert "generalisation:" in out and "No out-of-domain results" in out  # notebook 05's table and verdict (in-domain only here)
 
     empty = tmp_path / "empty"
     assert cli.main(["study", "--run-dir", str(empty), "--profile", "smoke"]) == 1

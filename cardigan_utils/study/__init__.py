@@ -1,8 +1,8 @@
 """Stage 5's study: one U-Net per regime x share of real patients x seed, scored in and out of domain.
 
-Running it (:mod:`.run`), its results table (:mod:`.results`), shards over processes and their
-merge (:mod:`.shards`), the paper's tables and the verdict (:mod:`.analysis`), and its plots
-(:mod:`.plots`).
+Running it (:mod:`.run`), its results table and regimes (:mod:`.results`), shards over processes and
+their merge (:mod:`.shards`), the paper's tables, the generalisation table and the verdicts
+(:mod:`.analysis`), and its plots (:mod:`.plots`).
 """
 
 from .analysis import (
@@ -10,6 +10,8 @@ from .analysis import (
     compare_with_papers,
     describe_study,
     disagreements,
+    generalisation_table,
+    generalisation_verdict,
     low_data_differences,
     paired_difference,
     paper_table,
@@ -17,8 +19,18 @@ from .analysis import (
     summary_table,
 )
 from .plots import regime_predictions, study_boxes, study_points
-from .results import REGIMES, RUN_KEYS, check_regimes, read_results, results_path
+from .results import (
+    REGIMES,
+    RUN_KEYS,
+    Regime,
+    check_regimes,
+    read_results,
+    regime_parts,
+    results_path,
+    synthetic_baseline,
+)
 from .run import (
+    regime_augment,
     run_path,
     run_sources,
     run_study,
@@ -37,12 +49,17 @@ __all__ = [
     "compare_with_papers",
     "describe_study",
     "disagreements",
+    "generalisation_table",
+    "generalisation_verdict",
     "low_data_differences",
     "merge_shards",
     "paired_difference",
     "paper_table",
     "parse_shard",
     "read_results",
+    "Regime",
+    "regime_augment",
+    "regime_parts",
     "regime_predictions",
     "results_path",
     "run_means",
@@ -55,6 +72,7 @@ __all__ = [
     "study_inputs",
     "study_points",
     "summary_table",
+    "synthetic_baseline",
     "training_patients",
     "vendor_domains",
 ]

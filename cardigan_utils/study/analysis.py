@@ -1,5 +1,6 @@
 """Reading the study's results: the paper's table, paired differences with their intervals, the
-clinical (EF) table, the verdict in words, and the slices where regimes disagree."""
+generalisation table (what each regime loses on unseen domains, what synthetic images add there),
+the clinical (EF) table, the verdicts in words, and the slices where regimes disagree."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from ..metrics import slice_dice
-from .results import REGIMES
+from .results import REGIMES, synthetic_baseline
+
+CONFIDENCE = 0.95
+"""Level of the paired intervals (:func:`paired_difference`'s default, hence the generalisation table's)."""
 
 
 def run_means(results: pd.DataFrame, *, metric: str = "dice") -> pd.DataFrame:
@@ -72,7 +76,7 @@ def paper_table(summary: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
 
 
 def paired_difference(results: pd.DataFrame, *, regime: str, baseline: str, fraction: float, domain: str,
-                      metric: str = "dice", confidence: float = 0.95) -> dict[str, Any]:
+                      metric: str = "dice", confidence: float = CONFIDENCE) -> dict[str, Any]:
     """``regime`` minus ``baseline`` in mean ``metric``, paired by seed, with a t confidence interval.
 
     A seed fixes the real patients, so the two regimes of one seed saw the same real data and the
@@ -137,6 +141,129 @@ def low_data_differences(results: pd.DataFrame, *, fraction: float | None = None
     return out
 
 
+def _effect(difference: dict[str, Any]) -> str | None:
+    """What a :func:`paired_difference` says: ``"help"`` (interval above 0), ``"harm"`` (below 0),
+    ``"no change"`` (it holds 0), or None with one seed (no interval)."""
+    if difference["n_seeds"] < 2:
+        return None
+    return "help" if difference["ci_low"] > 0 else "harm" if difference["ci_high"] < 0 else "no change"
+
+
+def _interval(difference: dict[str, Any]) -> str:
+    """``95 % CI -0.010 to +0.030, 5 seeds`` of a :func:`paired_difference`."""
+    return (f"{100 * difference['confidence']:g} % CI {difference['ci_low']:+.3f} to {difference['ci_high']:+.3f}, "
+            f"{difference['n_seeds']} seeds")
+
+
+def generalisation_table(results: pd.DataFrame, *, in_domain: str = "in-domain",
+                         reference: str = "real+aug") -> pd.DataFrame:
+    """For every regime and fraction, each domain's mean Dice, what it loses from in-domain, and what synthetic images add there.
+
+    The drop of a regime on a domain is its in-domain mean Dice minus its mean Dice there (means
+    over seeds of each run's mean, as :func:`summary_table`). The gain of synthetic images is
+    :func:`paired_difference` (paired by seed, t interval) of a regime with synthetic images
+    against the same regime without them (:func:`~.results.synthetic_baseline`:
+    real+aug+synthetic against real+aug, real+strong-aug+synthetic against real+strong-aug,
+    real+synthetic against real).
+
+    Args:
+        results: the table of :func:`run_study`.
+        in_domain: the domain the drops are measured from.
+        reference: the regime whose drop the others are compared with (issue 23: real+aug).
+
+    Returns:
+        One row per (fraction, regime, domain), regimes in :data:`REGIMES` order and ``in_domain``
+        first: ``mean``, ``std``, ``n_seeds``, ``in_domain`` (that regime's in-domain mean),
+        ``drop`` and ``relative_drop`` (drop / in-domain mean), ``drop_vs_reference`` (drop /
+        the reference regime's drop on that domain; NaN where the reference did not run or lost
+        nothing), ``synthetic_gain``, ``gain_ci_low``, ``gain_ci_high``, ``gain_n_seeds`` (NaN for
+        regimes without a pair, and the interval with one seed).
+    """
+    summary = summary_table(results)
+    table = summary[["fraction", "regime", "domain", "mean", "std", "n_seeds"]].copy()
+    own = summary[summary.domain == in_domain].set_index(["fraction", "regime"])["mean"]
+    table["in_domain"] = [own.get((f, r), np.nan) for f, r in zip(table.fraction, table.regime)]
+    table["drop"] = table.in_domain - table["mean"]
+    table["relative_drop"] = table["drop"] / table.in_domain
+    ref = table[table.regime == reference].set_index(["fraction", "domain"])["drop"]
+    ref_drop = np.array([ref.get((f, d), np.nan) for f, d in zip(table.fraction, table.domain)], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["drop_vs_reference"] = np.where(ref_drop > 0, table["drop"] / ref_drop, np.nan)
+    gains: dict[tuple[float, str, str], dict[str, Any]] = {}
+    for fraction in sorted(table.fraction.unique()):
+        for regime in table.regime.unique():
+            baseline = synthetic_baseline(regime)
+            if baseline is None:
+                continue
+            for domain, d in low_data_differences(results, fraction=fraction, regime=regime, baseline=baseline).items():
+                gains[fraction, regime, domain] = d
+    keys = list(zip(table.fraction, table.regime, table.domain))
+    for column, field in (("synthetic_gain", "mean"), ("gain_ci_low", "ci_low"), ("gain_ci_high", "ci_high"),
+                          ("gain_n_seeds", "n_seeds")):
+        table[column] = [gains[k][field] if k in gains else np.nan for k in keys]
+    order = {r: i for i, r in enumerate(REGIMES)}
+    table = table.assign(_r=table.regime.map(order), _d=table.domain != in_domain)
+    return table.sort_values(["fraction", "_r", "_d", "domain"]).drop(columns=["_r", "_d"]).reset_index(drop=True)
+
+
+def generalisation_verdict(table: pd.DataFrame, *, in_domain: str = "in-domain", reference: str = "real+aug",
+                           criterion: float = 0.5) -> list[str]:
+    """What the generalisation table says, in sentences: the drops out of domain and whether the GAN helps there.
+
+    Args:
+        table: the table of :func:`generalisation_table`.
+        in_domain: the domain the drops are measured from.
+        reference: the regime whose drop is the yardstick (issue 23: real+aug).
+        criterion: a regime meets issue 23's goal on a domain where its drop is at most this share of
+            the reference's drop.
+
+    Returns:
+        Per fraction: one sentence per out-of-domain domain with each regime's drop (absolute and
+        relative) and whether it is at most ``criterion`` of the reference's; one per pair of
+        regimes with and without synthetic images, saying on which domains the synthetic images
+        help, harm, or change nothing distinguishable (95 % intervals over seeds), or that one seed
+        gives no interval. A sentence saying so when there is no out-of-domain data.
+    """
+    lines = []
+    if table.empty or not (table.domain != in_domain).any():
+        return [f"No out-of-domain results: the study scored {in_domain} only, so generalisation cannot be judged."]
+    for fraction, rows in table.groupby("fraction", sort=True):
+        share = f"{100 * fraction:g} % of the real patients"
+        for domain in sorted(set(rows.domain) - {in_domain}):
+            here = rows[(rows.domain == domain) & rows["drop"].notna()].set_index("regime")
+            if here.empty:
+                continue
+            parts = [f"{r} {row['drop']:.3f} ({100 * row.relative_drop:.1f} %)" for r, row in here.iterrows()]
+            sentence = f"{domain}, {share}: mean Dice lost from in-domain (relative): {'; '.join(parts)}."
+            if reference not in here.index:
+                sentence += f" {reference} did not run: no yardstick for issue 23's criterion."
+            elif not here.loc[reference, "drop"] > 0:
+                sentence += f" {reference} loses nothing here: no drop to halve."
+            else:
+                met = [r for r, row in here.iterrows() if r != reference and row["drop"] <= criterion * here.loc[reference, "drop"]]
+                sentence += (f" At most {criterion:g} of {reference}'s drop ({criterion * here.loc[reference, 'drop']:.3f}): "
+                             f"{', '.join(met) if met else 'no regime'}.")
+            lines.append(sentence)
+        for regime in [r for r in REGIMES if r in set(rows.regime)]:
+            paired = rows[(rows.regime == regime) & rows.synthetic_gain.notna()]
+            if paired.empty:
+                continue
+            found: dict[str, list[str]] = {"help": [], "harm": [], "no change": [], None: []}
+            details = []
+            for row in paired.itertuples():
+                d = {"mean": row.synthetic_gain, "ci_low": row.gain_ci_low, "ci_high": row.gain_ci_high,
+                     "n_seeds": int(row.gain_n_seeds), "confidence": CONFIDENCE}
+                found[_effect(d)].append(row.domain)
+                details.append(f"{row.domain} {row.synthetic_gain:+.3f}"
+                               + (f" ({_interval(d)})" if d["n_seeds"] > 1 else " (one seed)"))
+            words = {"help": "help on", "harm": "harm on", "no change": "change nothing distinguishable on",
+                     None: "cannot be judged from one seed on"}
+            verdict = "; ".join(f"{words[k]} {', '.join(v)}" for k, v in found.items() if v)
+            lines.append(f"{share}: synthetic images added to {synthetic_baseline(regime)} ({regime}): {verdict}. "
+                         f"Mean Dice gain: {'; '.join(details)}.")
+    return lines
+
+
 def clinical_table(results: pd.DataFrame) -> pd.DataFrame:
     """LV end-diastolic / end-systolic volumes and ejection fraction per patient, predicted and true.
 
@@ -185,10 +312,9 @@ def describe_study(results: pd.DataFrame, *, low_fraction: float | None = None) 
             lines.append(f"{domain}, {100 * low:g} %: real+aug+synthetic minus real+aug = {d['mean']:+.3f} Dice from one "
                          "seed; run more seeds for a confidence interval.")
             continue
-        verdict = ("better" if d["ci_low"] > 0 else "worse" if d["ci_high"] < 0 else "not distinguishable from no change")
+        verdict = {"help": "better", "harm": "worse", "no change": "not distinguishable from no change"}[_effect(d)]
         lines.append(f"{domain}, {100 * low:g} %: adding synthetic images to augmented real data changes mean Dice by "
-                     f"{d['mean']:+.3f} ({100 * d['confidence']:g} % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}, "
-                     f"{d['n_seeds']} seeds): {verdict}.")
+                     f"{d['mean']:+.3f} ({_interval(d)}): {verdict}.")
     return lines
 
 
@@ -227,8 +353,8 @@ def compare_with_papers(results: pd.DataFrame, *, modality: str, fraction: float
             f"data changes mean Dice by {d['mean']:+.3f} ({100 * d['mean'] / base:+.1f} % of real+aug's {base:.3f}")
     if d["n_seeds"] < 2:
         return f"{finding}; {here}, one seed): run more seeds before comparing."
-    here += f"; {100 * d['confidence']:g} % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}, {d['n_seeds']} seeds)"
-    found = "help" if d["ci_low"] > 0 else "harm" if d["ci_high"] < 0 else "no change"
+    here += f"; {_interval(d)})"
+    found = _effect(d)
     agree = "agrees with" if found in claim else "differs from"
     return f"{finding}; {here}: {found if found != 'no change' else 'no distinguishable change'}, which {agree} the paper."
 

@@ -8,15 +8,66 @@ writes ``study/results_shard<i>of<n>.csv`` instead (see :mod:`.shards`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import pandas as pd
 
+from ..config import ALL_REGIMES
 from ..runs import study_dir, write_csv_atomic
 
-REGIMES = ("real", "real+aug", "synthetic", "real+synthetic", "real+aug+synthetic")
+REGIMES = ALL_REGIMES
+"""Every regime, in the order of tables and plots: the paper's five, then the two with
+domain-randomising augmentation (issue 23). Each profile says which ones its study runs
+(``config.PROFILES[...]["segment"]["regimes"]``)."""
 
 RUN_KEYS = ["regime", "fraction", "seed"]
+
+AUGMENTATIONS = {"aug": "classical", "strong-aug": "strong"}
+"""The augmentation a regime names (a ``+``-separated part) -> which one it is."""
+
+
+class Regime(NamedTuple):
+    """What a regime trains on: real slices or not, which augmentation (None, ``"classical"``,
+    ``"strong"``), synthetic slices or not."""
+
+    real: bool
+    augmentation: str | None
+    synthetic: bool
+
+
+def regime_parts(regime: str) -> Regime:
+    """Read a regime's name: its ``+``-separated parts, each compared whole (``strong-aug`` is not ``aug``).
+
+    Args:
+        regime: one of :data:`REGIMES`, e.g. ``"real+strong-aug+synthetic"``.
+
+    Returns:
+        ``Regime(real, augmentation, synthetic)``, e.g. ``Regime(True, "strong", True)``.
+
+    Raises:
+        ValueError: a regime not in :data:`REGIMES`.
+    """
+    check_regimes([regime])
+    parts = regime.split("+")
+    augmentation = [AUGMENTATIONS[part] for part in parts if part in AUGMENTATIONS]
+    return Regime(real="real" in parts, augmentation=augmentation[0] if augmentation else None,
+                  synthetic="synthetic" in parts)
+
+
+def synthetic_baseline(regime: str) -> str | None:
+    """The regime that differs from ``regime`` only by lacking its synthetic images (its pair for the gain of the GAN).
+
+    Args:
+        regime: one of :data:`REGIMES`.
+
+    Returns:
+        E.g. ``"real+strong-aug"`` for ``"real+strong-aug+synthetic"``; None for a regime without
+        synthetic images or without real ones (``"synthetic"``: nothing to add them to).
+    """
+    parts = regime_parts(regime)
+    if not (parts.real and parts.synthetic):
+        return None
+    return next(r for r in REGIMES if regime_parts(r) == parts._replace(synthetic=False))
 
 
 def check_regimes(regimes: Sequence[str]) -> None:

@@ -6,7 +6,11 @@ Regimes (Skandarani et al., MIDL 2020):
 - ``real+aug``: the same with classical augmentation;
 - ``synthetic``: the GAN's labelled images only;
 - ``real+synthetic``: both, ``mix_ratio`` synthetic slices per real slice;
-- ``real+aug+synthetic``: both, with classical augmentation.
+- ``real+aug+synthetic``: both, with classical augmentation;
+- ``real+strong-aug``: the real patients with domain-randomising augmentation
+  (:func:`~cardigan_utils.augment.strong_augment_batch`: tissue contrast, intensity curves,
+  resolution, noise of scanners never seen);
+- ``real+strong-aug+synthetic``: both, with that augmentation.
 
 Every finished run appends its rows to the results table (:mod:`.results`); a study started
 again skips the runs already in it, so an interrupted study continues where it stopped.
@@ -23,17 +27,43 @@ import numpy as np
 import pandas as pd
 
 from .. import segmentation
-from ..augment import augment_batch
+from ..augment import augment_batch, strong_augment_batch
 from ..config import STAGE_DEFAULTS, profile_params
 from ..data import choose_patients, dataset_specs, get_dataset, load_cases, prepare_cache
 from ..data.cache import check_fully_labelled, load_cache, load_run_cache
 from ..data.phantom import ECHO_VENDORS, MRI_VENDORS
 from ..metrics import cache_unlabelled, segmentation_scores
 from ..runs import cache_dir, study_dir, synthetic_cache_name, write_text_atomic
-from .results import REGIMES, RUN_KEYS, append_results, check_regimes, done_runs, read_results, results_path
+from .results import (
+    RUN_KEYS,
+    append_results,
+    check_regimes,
+    done_runs,
+    read_results,
+    regime_parts,
+    results_path,
+)
 from .shards import shard_runs
 
 _DEFAULTS = STAGE_DEFAULTS["segment"]
+
+AUGMENT_FUNCTIONS = {"classical": augment_batch, "strong": strong_augment_batch}
+"""The batch augmentation of each kind a regime names (:func:`~.results.regime_parts`)."""
+
+
+def regime_augment(regime: str, *, modality: str):
+    """The ``augment`` hook of :func:`~cardigan_utils.segmentation.train_segmenter` for a regime.
+
+    Args:
+        regime: one of :data:`REGIMES`.
+        modality: ``"mri"`` or ``"echo"``.
+
+    Returns:
+        ``functools.partial(augment_batch | strong_augment_batch, modality=modality)``, or None for
+        a regime without augmentation.
+    """
+    kind = regime_parts(regime).augmentation
+    return None if kind is None else functools.partial(AUGMENT_FUNCTIONS[kind], modality=modality)
 
 
 def training_patients(cache, *, fraction: float, seed: int) -> list[str]:
@@ -72,14 +102,14 @@ def run_sources(regime: str, real_cache, synthetic_cache, *, fraction: float, se
     Returns:
         A list of ``(images, labels)`` arrays for :func:`~cardigan_utils.segmentation.train_segmenter`.
     """
-    check_regimes([regime])
+    parts = regime_parts(regime)
     patients = training_patients(real_cache, fraction=fraction, seed=seed)
     real_idx = np.flatnonzero(real_cache.slices.patient_id.isin(patients).to_numpy()
                               & (real_cache.slices.split == "train").to_numpy())
     sources = []
-    if "real" in regime:
+    if parts.real:
         sources.append((np.asarray(real_cache.images[real_idx]), np.asarray(real_cache.labels[real_idx])))
-    if "synthetic" in regime:
+    if parts.synthetic:
         if synthetic_cache is None:
             raise ValueError(f"regime {regime!r} needs the synthetic cache (run notebooks/04_generate.ipynb)")
         n = min(len(synthetic_cache), max(1, int(round(mix_ratio * len(real_idx)))))
@@ -211,7 +241,8 @@ def study_inputs(
         dataset: the dataset notebook 01 cached.
         seed: the seed of the out-of-domain phantom patients.
         image_size: slice side (default: the profile's).
-        regimes: which regimes (default: all five, or the real ones without a synthetic set).
+        regimes: which regimes (default: the profile's, ``segment.regimes``; without a synthetic set,
+            those of them without synthetic images).
         fractions: shares of the real training patients.
         seeds: seeds of the runs.
         mix_ratio: synthetic slices per real slice.
@@ -235,17 +266,19 @@ def study_inputs(
     params = profile_params(profile, stage="segment", image_size=image_size, fractions=fractions, seeds=seeds,
                             mix_ratio=mix_ratio, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                             batch_size=batch_size, n_ood_patients=n_ood_patients)
+    check_regimes(params["regimes"] if regimes is None else regimes)
     size = int(params["image_size"])
     real = load_run_cache(run_dir, dataset, size)
     synthetic_path = cache_dir(run_dir, synthetic_cache_name(dataset), size)
     synthetic = load_cache(synthetic_path) if synthetic_path.exists() else None
     if regimes is None:
-        regimes = list(REGIMES if synthetic is not None else ("real", "real+aug"))
+        regimes = list(params["regimes"])
         if synthetic is None:
+            regimes = [r for r in regimes if not regime_parts(r).synthetic]
             log(f"no synthetic set (run notebooks/04_generate.ipynb): only {regimes}")
-    check_regimes(regimes)
-    if synthetic is None and any("synthetic" in regime for regime in regimes):
-        raise ValueError(f"the regimes {[r for r in regimes if 'synthetic' in r]} need the synthetic set that "
+    needs_synthetic = [r for r in regimes if regime_parts(r).synthetic]
+    if synthetic is None and needs_synthetic:
+        raise ValueError(f"the regimes {needs_synthetic} need the synthetic set that "
                          f"notebooks/04_generate.ipynb writes to {synthetic_path}; run it first")
     domains = study_domains(real, run_dir=run_dir, n_patients=params["n_ood_patients"], seed=seed,
                             ood_datasets=ood_datasets, progress=progress)
@@ -262,7 +295,7 @@ def run_study(
     *,
     run_dir: str | Path,
     domains: dict[str, tuple[Any, np.ndarray]],
-    regimes: Sequence[str] = REGIMES,
+    regimes: Sequence[str] = _DEFAULTS["regimes"],
     fractions: Sequence[float] = _DEFAULTS["fractions"],
     seeds: Sequence[int] = _DEFAULTS["seeds"],
     mix_ratio: float = _DEFAULTS["mix_ratio"],
@@ -286,7 +319,7 @@ def run_study(
         run_dir: the run directory.
         domains: ``{name: (cache, row indices)}`` to score every run on, e.g.
             ``{"in-domain": (real_cache, real_cache.indices("test"))}``.
-        regimes: which regimes.
+        regimes: which regimes (some of :data:`REGIMES`).
         fractions: shares of the real training patients.
         seeds: seeds (patient subset, synthetic subset, weights).
         mix_ratio: synthetic slices per real slice.
@@ -306,6 +339,7 @@ def run_study(
     Returns:
         The whole results table (earlier runs included); with a shard, the table of its file.
     """
+    check_regimes(regimes)
     check_fully_labelled(real_cache)
     study_dir(run_dir).mkdir(parents=True, exist_ok=True)
     results_csv = results_path(run_dir)
@@ -325,7 +359,7 @@ def run_study(
             log(f"{regime} {fraction:g} seed {seed}: already in {done[regime, fraction, seed]}")
             continue
         sources = run_sources(regime, real_cache, synthetic_cache, fraction=fraction, seed=seed, mix_ratio=mix_ratio)
-        augment = functools.partial(augment_batch, modality=modality) if "aug" in regime else None
+        augment = regime_augment(regime, modality=modality)
         out = run_path(run_dir, regime, fraction, seed)
         segmentation.train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
                                      batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
