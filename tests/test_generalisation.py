@@ -153,6 +153,18 @@ def test_verdict_where_the_gan_does_not_help_out_of_domain():
     assert "change nothing distinguishable on vendor C" in strong
 
 
+def test_verdict_flags_a_drop_that_shrank_because_in_domain_fell():
+    worse = {**HELPS, ("real+strong-aug", "in-domain"): 0.68, ("real+strong-aug", "vendor C"): 0.60}
+    drops = next(line for line in study.generalisation_verdict(study.generalisation_table(_planted(worse)))
+                 if line.startswith("vendor C"))
+    assert "real+strong-aug (yet below real+aug on vendor C, 0.600 against 0.600" not in drops  # equal is not below
+    worse[("real+strong-aug", "vendor C")] = 0.59
+    drops = next(line for line in study.generalisation_verdict(study.generalisation_table(_planted(worse)))
+                 if line.startswith("vendor C"))
+    assert "real+strong-aug (yet below real+aug on vendor C, 0.590 against 0.600: its in-domain Dice fell)" in drops
+    assert "real+strong-aug+synthetic." in drops  # 0.76 there: better than real+aug, no flag
+
+
 def test_verdict_edge_cases():
     one_seed = study.generalisation_verdict(study.generalisation_table(_planted(HELPS, seeds=(0,))))
     assert any("cannot be judged from one seed on in-domain, vendor C" in line and "(one seed)" in line
