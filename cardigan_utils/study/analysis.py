@@ -157,7 +157,7 @@ def _interval(difference: dict[str, Any]) -> str:
 
 def generalisation_table(results: pd.DataFrame, *, in_domain: str = "in-domain",
                          reference: str = "real+aug") -> pd.DataFrame:
-    """For every regime and fraction, each domain's mean Dice, what it loses from in-domain, and what synthetic images add there.
+    """Per regime, fraction and domain: the mean Dice, its drop from in-domain, and the gain of synthetic images there.
 
     The drop of a regime on a domain is its in-domain mean Dice minus its mean Dice there (means
     over seeds of each run's mean, as :func:`summary_table`). The gain of synthetic images is
