@@ -60,9 +60,10 @@ def test_regimes_are_the_papers_five_then_the_strong_ones():
 def test_regime_parts_read_each_part_whole(regime, real, augmentation, synthetic, baseline):
     assert study.regime_parts(regime) == study.Regime(real, augmentation, synthetic)
     assert study.synthetic_baseline(regime) == baseline
-    hook = study.regime_augment(regime, modality="echo")
+    hook = study.regime_augment(regime, modality="echo", strong_augment_strength=0.7)
     expected = {None: None, "classical": augment_batch, "strong": strong_augment_batch}[augmentation]
-    assert (hook is None) if expected is None else (hook.func is expected and hook.keywords == {"modality": "echo"})
+    settings = {"modality": "echo", **({"strength": 0.7} if augmentation == "strong" else {})}
+    assert (hook is None) if expected is None else (hook.func is expected and hook.keywords == settings)
 
 
 def test_unknown_regimes_are_refused():
@@ -102,6 +103,7 @@ def test_a_strong_regime_trains_with_the_strong_augmentation(tmp_path, monkeypat
                             batch_size=8, steps_per_epoch=2, channels=(4, 8, 16), device="cpu", progress_bar=False,
                             log=lambda line: None)
     assert [hook.func for hook in hooks] == [augment_batch, strong_augment_batch]
+    assert hooks[1].keywords["strength"] == profile_params("quick", stage="segment")["strong_augment_strength"]
     assert set(table.regime) == {"real+aug", "real+strong-aug"}
 
 
@@ -151,6 +153,18 @@ def test_verdict_where_the_gan_does_not_help_out_of_domain():
     strong = next(line for line in study.generalisation_verdict(study.generalisation_table(_planted(flat)))
                   if "added to real+strong-aug (" in line)
     assert "change nothing distinguishable on vendor C" in strong
+
+
+def test_verdict_flags_a_drop_that_shrank_because_in_domain_fell():
+    worse = {**HELPS, ("real+strong-aug", "in-domain"): 0.68, ("real+strong-aug", "vendor C"): 0.60}
+    drops = next(line for line in study.generalisation_verdict(study.generalisation_table(_planted(worse)))
+                 if line.startswith("vendor C"))
+    assert "real+strong-aug (yet below real+aug on vendor C, 0.600 against 0.600" not in drops  # equal is not below
+    worse[("real+strong-aug", "vendor C")] = 0.59
+    drops = next(line for line in study.generalisation_verdict(study.generalisation_table(_planted(worse)))
+                 if line.startswith("vendor C"))
+    assert "real+strong-aug (yet below real+aug on vendor C, 0.590 against 0.600: its in-domain Dice fell)" in drops
+    assert "real+strong-aug+synthetic." in drops  # 0.76 there: better than real+aug, no flag
 
 
 def test_verdict_edge_cases():

@@ -51,19 +51,25 @@ AUGMENT_FUNCTIONS = {"classical": augment_batch, "strong": strong_augment_batch}
 """The batch augmentation of each kind a regime names (:func:`~.results.regime_parts`)."""
 
 
-def regime_augment(regime: str, *, modality: str):
+def regime_augment(regime: str, *, modality: str,
+                   strong_augment_strength: float = _DEFAULTS["strong_augment_strength"]):
     """The ``augment`` hook of :func:`~cardigan_utils.segmentation.train_segmenter` for a regime.
 
     Args:
         regime: one of :data:`REGIMES`.
         modality: ``"mri"`` or ``"echo"``.
+        strong_augment_strength: ``strength`` of the strong augmentation (``+strong-aug`` regimes).
 
     Returns:
-        ``functools.partial(augment_batch | strong_augment_batch, modality=modality)``, or None for
-        a regime without augmentation.
+        ``functools.partial(augment_batch, modality=modality)``,
+        ``functools.partial(strong_augment_batch, modality=modality, strength=strong_augment_strength)``,
+        or None for a regime without augmentation.
     """
     kind = regime_parts(regime).augmentation
-    return None if kind is None else functools.partial(AUGMENT_FUNCTIONS[kind], modality=modality)
+    if kind is None:
+        return None
+    settings = {"strength": strong_augment_strength} if kind == "strong" else {}
+    return functools.partial(AUGMENT_FUNCTIONS[kind], modality=modality, **settings)
 
 
 def training_patients(cache, *, fraction: float, seed: int) -> list[str]:
@@ -225,6 +231,7 @@ def study_inputs(
     steps_per_epoch: int | None = None,
     batch_size: int | None = None,
     n_ood_patients: int | None = None,
+    strong_augment_strength: float | None = None,
     ood_datasets: Mapping[str, str | Path] | None = None,
     progress: bool = True,
     log=print,
@@ -250,6 +257,7 @@ def study_inputs(
         steps_per_epoch: batches per epoch.
         batch_size: batch size.
         n_ood_patients: patients per unseen phantom scanner.
+        strong_augment_strength: ``strength`` of the ``+strong-aug`` regimes' augmentation.
         ood_datasets: other registered datasets to score on, ``{name: folder}`` (see :func:`study_domains`).
         progress: progress bars while out-of-domain caches are built.
         log: told when the synthetic set is missing.
@@ -257,7 +265,8 @@ def study_inputs(
     Returns:
         The keyword arguments of :func:`run_study` (``real_cache``, ``synthetic_cache``, ``run_dir``,
         ``domains``, ``regimes``, ``fractions``, ``seeds``, ``mix_ratio``, ``max_epochs``,
-        ``steps_per_epoch``, ``batch_size``, ``channels``): ``run_study(**inputs, device=...)``.
+        ``steps_per_epoch``, ``batch_size``, ``channels``, ``strong_augment_strength``):
+        ``run_study(**inputs, device=...)``.
 
     Raises:
         FileNotFoundError: no slice cache of ``dataset`` at that size (run notebook 01).
@@ -265,7 +274,8 @@ def study_inputs(
     """
     params = profile_params(profile, stage="segment", image_size=image_size, fractions=fractions, seeds=seeds,
                             mix_ratio=mix_ratio, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
-                            batch_size=batch_size, n_ood_patients=n_ood_patients)
+                            batch_size=batch_size, n_ood_patients=n_ood_patients,
+                            strong_augment_strength=strong_augment_strength)
     check_regimes(params["regimes"] if regimes is None else regimes)
     size = int(params["image_size"])
     real = load_run_cache(run_dir, dataset, size)
@@ -286,7 +296,7 @@ def study_inputs(
             "regimes": list(regimes), "fractions": list(params["fractions"]), "seeds": list(params["seeds"]),
             "mix_ratio": params["mix_ratio"], "max_epochs": params["max_epochs"],
             "steps_per_epoch": params["steps_per_epoch"], "batch_size": params["batch_size"],
-            "channels": tuple(params["channels"])}
+            "channels": tuple(params["channels"]), "strong_augment_strength": params["strong_augment_strength"]}
 
 
 def run_study(
@@ -303,6 +313,7 @@ def run_study(
     batch_size: int = _DEFAULTS["batch_size"],
     steps_per_epoch: int | None = _DEFAULTS["steps_per_epoch"],
     channels: tuple[int, ...] = _DEFAULTS["channels"],
+    strong_augment_strength: float = _DEFAULTS["strong_augment_strength"],
     device=None,
     shard: tuple[int, int] | None = None,
     progress_bar: bool = True,
@@ -328,6 +339,8 @@ def run_study(
         steps_per_epoch: batches per epoch (default: one pass; set it to train every regime
             for the same number of steps whatever its data size).
         channels: U-Net widths.
+        strong_augment_strength: ``strength`` of the ``+strong-aug`` regimes' augmentation (a study
+            continued with another strength keeps the runs already done: use a new run directory).
         device: training device (None: the best available).
         shard: ``(i, n)`` to train only shard ``i`` of ``n`` of the runs (:func:`shard_runs`) and
             append to ``study/results_shard<i>of<n>.csv`` instead, skipping the runs already in
@@ -359,7 +372,7 @@ def run_study(
             log(f"{regime} {fraction:g} seed {seed}: already in {done[regime, fraction, seed]}")
             continue
         sources = run_sources(regime, real_cache, synthetic_cache, fraction=fraction, seed=seed, mix_ratio=mix_ratio)
-        augment = regime_augment(regime, modality=modality)
+        augment = regime_augment(regime, modality=modality, strong_augment_strength=strong_augment_strength)
         out = run_path(run_dir, regime, fraction, seed)
         segmentation.train_segmenter(sources, val=val, run_dir=out, channels=channels, max_epochs=max_epochs,
                                      batch_size=batch_size, steps_per_epoch=steps_per_epoch, augment=augment,
