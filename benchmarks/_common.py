@@ -58,6 +58,10 @@ def spade_arguments(p: argparse.ArgumentParser, *, batch_size: int, amp: str) ->
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--ndf", type=int, default=32)
     p.add_argument("--z-dim", type=int, default=64)
+    p.add_argument("--modulation-kernel", type=int, default=None,
+                   help="kernel of the gamma / beta convolutions (default: the kit's; 3: the paper's)")
+    p.add_argument("--block-modulation", action=argparse.BooleanOptionalAction, default=None,
+                   help="one modulation per generator block (default: the kit's; --no-block-modulation: the paper's)")
     p.add_argument("--amp", choices=("auto", "on", "off"), default=amp, help="bf16 autocast (on: also on CPU)")
 
 
@@ -77,10 +81,12 @@ def train_spade_of(args: argparse.Namespace, cache, device, **kw):
 
     from cardigan_utils.images import train_spade
 
+    modulation = {k: v for k, v in (("modulation_kernel", args.modulation_kernel),
+                                     ("block_modulation", args.block_modulation)) if v is not None}
     t0 = time.perf_counter()
     hist = train_spade(cache, run_dir=args.run_dir, ngf=args.ngf, hidden_channels=args.hidden, ndf=args.ndf,
                        z_dim=args.z_dim, max_epochs=args.max_epochs, batch_size=args.batch_size, device=device,
-                       amp={"auto": None, "on": True, "off": False}[args.amp], seed=args.seed, **kw)
+                       amp={"auto": None, "on": True, "off": False}[args.amp], seed=args.seed, **modulation, **kw)
     return hist, time.perf_counter() - t0
 
 
@@ -96,11 +102,14 @@ def spade_result(benchmark: str, args: argparse.Namespace, device, hist, train_s
 
     Returns:
         ``benchmark``, ``dataset``, ``image_size``, ``device``, ``threads``, ``config``, ``epochs``,
-        ``train_s_this_call``.
+        ``train_s_this_call``, ``train_img_per_s_median`` (over the epochs; ``None`` in ``config``
+        is the kit's default).
     """
     import torch
 
     return {"benchmark": benchmark, "dataset": args.dataset, "image_size": args.image_size, "device": str(device),
             "threads": torch.get_num_threads(),
-            "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp")},
-            "epochs": int(hist.epoch.max()), "train_s_this_call": round(train_s, 1)}
+            "config": {k: getattr(args, k) for k in ("ngf", "hidden", "ndf", "z_dim", "batch_size", "amp",
+                                                     "modulation_kernel", "block_modulation")},
+            "epochs": int(hist.epoch.max()), "train_s_this_call": round(train_s, 1),
+            "train_img_per_s_median": round(float(hist.img_per_s.median()), 1)}

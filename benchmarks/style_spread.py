@@ -25,6 +25,12 @@ Priors: ``standard`` (N(0, I)), ``kde`` (the checkpoint's density, as ``train_sp
 ``--bandwidths``) and ``encoded`` (each test image's own style code: the most the generator can
 do with the right code). ``real_halves`` is the yardstick: half the real test patients against the
 other half. Tables and a figure go to ``<run-dir>/style_spread/``.
+
+``fidelity``: FID, KID and MS-SSIM diversity of the ``kde`` images against the real test images
+in the features of the kit's own U-Net (:func:`cardigan_utils.synthetic.judge_synthetic`), next to
+the real training images' values; ``--features-dir`` shares that U-Net between runs so that two
+GANs (e.g. ``--modulation-kernel 3 --no-block-modulation``, the paper's modulation, against the
+kit's) are judged in the same features.
 """
 
 from __future__ import annotations
@@ -43,11 +49,14 @@ def main(argv=None) -> dict:
     from cardigan_utils.labels import LABELS
     from cardigan_utils.metrics import appearance_table, intensity_distances, spread_comparison
     from cardigan_utils.networks.density import CodeDensity
+    from cardigan_utils.synthetic import feature_network, judge_synthetic
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/style_spread")
     spade_arguments(p, batch_size=16, amp="auto")
     p.add_argument("--bandwidths", nargs="*", default=["scott", "0.25", "0.5"],
                    help="other kernel widths to refit the density with (cv, scott, silverman or numbers)")
+    p.add_argument("--features-dir", default=None, help="where the feature U-Net is kept (default: --run-dir)")
+    p.add_argument("--feature-steps", type=int, default=None, help="training batches of the feature U-Net (default: the kit's)")
     args = p.parse_args(argv)
     device, cache = prepare(args)
     hist, train_s = train_spade_of(args, cache, device)
@@ -99,6 +108,9 @@ def main(argv=None) -> dict:
     half = np.isin(patients, sorted(set(patients))[::2])
     yard = spread_comparison(appearance_table(real[half], labels[half], names=names),
                              appearance_table(real[~half], labels[~half], names=names))
+    steps = {"steps": args.feature_steps} if args.feature_steps else {}
+    model = feature_network(args.features_dir or args.run_dir, cache, seed=args.seed, device=device, **steps)
+    fidelity, _ = judge_synthetic(generator.render(labels, styles=styles["kde"]), cache, model=model, seed=args.seed)
     shown = {"real": real_table, "N(0, I) styles": tables["standard"], "density styles": tables["kde"],
              "encoded styles": tables["encoded"]}
     viz.save_figure(viz.appearance_spread(shown, names=names), args.run_dir, "style_spread", "per_image_means")
@@ -114,6 +126,8 @@ def main(argv=None) -> dict:
         "w1_real_vs_real": rounded(intensity_distances(real[half], real[~half], labels[half], labels_b=labels[~half],
                                                        names=names), 4),
         "priors": priors,
+        "fidelity": {k: rounded(v, 4) for k, v in fidelity.to_dict().items()},
+        "feature_dim": fidelity.attrs["feature_dim"],
     }
     print(json.dumps(result))
     return result

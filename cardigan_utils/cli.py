@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=TRAINERS)
     _with_params(p, what="trainer keyword argument, e.g. -p max_epochs 5")
     g = sub.add_parser("generate", help="notebook 04's synthetic set from the run's VAE and GAN (also under torchrun)")
-    _with_params(g, what="n_synthetic, shard_size, filter_plausible or render_batch_size, e.g. -p n_synthetic 20000")
+    _with_params(g, what="n_synthetic, shard_size, filter_plausible, render_batch_size or style_extrapolation, "
+                                  "e.g. -p n_synthetic 20000")
     g.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters or other models")
     labp = sub.add_parser("lab", help="classroom labs: student copies of the notebooks")
     lab_sub = labp.add_subparsers(dest="lab_command", required=True)

@@ -29,12 +29,12 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
             "valid_target": 0.95, "calibration_draws": 2000},
     # notebook 03: the SPADE generator (images.spade.train_spade)
     "spade": {"ngf": 32, "hidden_channels": 128, "z_dim": 0, "ndf": 64, "n_layers_d": 4, "num_scales": 2,
-              "spectral_norm": True, "max_epochs": 20, "batch_size": 16, "lr_g": 1e-4, "lr_d": 4e-4,
-              "betas": (0.0, 0.9), "fm_weight": 10.0, "kl_weight": 0.05, "sample_interval": 1, "n_fixed": 8,
-              "compile": False, "style_bandwidth": "cv"},
+              "spectral_norm": True, "modulation_kernel": 1, "block_modulation": True, "max_epochs": 20,
+              "batch_size": 16, "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), "fm_weight": 10.0, "kl_weight": 0.05,
+              "simultaneous": True, "sample_interval": 1, "n_fixed": 8, "compile": False, "style_bandwidth": "cv"},
     # notebook 04: the synthetic set (synthetic.generate_dataset)
     "generate": {"n_synthetic": 1000, "shard_size": 1000, "filter_plausible": True, "render_batch_size": 128,
-                 "feature_steps": 300},
+                 "style_extrapolation": 1.0, "feature_steps": 300},
     # notebook 05: the U-Net (segmentation.train_segmenter) and the study (study.run_study)
     "segment": {"channels": (16, 32, 64, 128, 256), "num_res_units": 2, "max_epochs": 20, "batch_size": 16,
                 "steps_per_epoch": None, "lr": 1e-3, "weight_decay": 1e-5, "val_interval": 1, "augment": True,
@@ -161,6 +161,7 @@ PARAMETER_RULES: dict[str, tuple[str, float | None, float | None]] = {
     "z_dim": ("int", 0, None),
     "n_layers_d": ("int", 1, None),
     "num_scales": ("int", 1, None),
+    "modulation_kernel": ("int", 1, None),
     "lr_g": ("float", 0, None),
     "lr_d": ("float", 0, None),
     "fm_weight": ("float", 0, None),
@@ -175,6 +176,7 @@ PARAMETER_RULES: dict[str, tuple[str, float | None, float | None]] = {
     "weight_decay": ("float", 0, None),
     "mix_ratio": ("float", 0, None),
     "strong_augment_strength": ("float", 0, None),
+    "style_extrapolation": ("float", 0, None),
     "n_ood_patients": ("int", 1, None),
     "cell_timeout_s": ("float", 0, None),
     "fractions": ("float list", 0, 1),
@@ -182,12 +184,14 @@ PARAMETER_RULES: dict[str, tuple[str, float | None, float | None]] = {
     "channels": ("int list", 1, None),
     "augment": ("bool", None, None),
     "spectral_norm": ("bool", None, None),
+    "block_modulation": ("bool", None, None),
+    "simultaneous": ("bool", None, None),
     "compile": ("bool", None, None),
     "filter_plausible": ("bool", None, None),
 }
 """The type and range of every numeric or boolean parameter of the profiles and stages."""
 
-_POSITIVE = {"lr", "lr_g", "lr_d", "mix_ratio", "fractions", "cell_timeout_s"}  # > 0, not >= 0
+_POSITIVE = {"lr", "lr_g", "lr_d", "mix_ratio", "fractions", "cell_timeout_s", "style_extrapolation"}  # > 0, not >= 0
 
 
 def _rule_text(name: str) -> str:

@@ -21,6 +21,23 @@ def test_spade_throughput_reports_kit_monai_and_ratio(capsys):
     assert capsys.readouterr().out.count("\n") == 1  # one JSON line
 
 
+def test_spade_throughput_ablation_times_each_speed_step(capsys):
+    import spade_throughput
+
+    result = spade_throughput.main(["--size", "64", "--batch", "2", "--ngf", "4", "--hidden", "8", "--ndf", "8",
+                                    "--out-channels", "1", "--warmup", "1", "--iters", "1", "--repeats", "2", "--ablation"])
+    for name in list(spade_throughput.ABLATION) + ["monai"]:
+        assert result[name]["img_per_s"] > 0 and result[name]["losses_finite"], name
+    for name in spade_throughput.ABLATION:
+        assert result[f"ratio_vs_monai ({name})"] > 0
+    # the lighter modulation has fewer generator weights than the paper's, the baseline as many as the paper's
+    first, *_, last = spade_throughput.ABLATION.values()
+    names = list(spade_throughput.ABLATION)
+    assert result[names[-1]]["params_g_m"] < result[names[0]]["params_g_m"]
+    assert first["sequential"] and not last["sequential"]
+    assert capsys.readouterr().out.count("\n") == 1
+
+
 def test_generate_throughput_reports_each_size(capsys):
     import generate_throughput
 
@@ -48,8 +65,10 @@ def test_style_spread_reports_every_prior_against_the_real_test_images(tmp_path,
 
     result = style_spread.main(["--dataset", "phantom-mri", "--n-patients", "3", "--image-size", "64", "--run-dir",
                                 str(tmp_path), "--max-epochs", "1", "--batch-size", "4", "--ngf", "4", "--hidden", "8",
-                                "--ndf", "8", "--z-dim", "8", "--bandwidths", "0.5", "--device", "cpu"])
+                                "--ndf", "8", "--z-dim", "8", "--bandwidths", "0.5", "--device", "cpu",
+                                "--feature-steps", "4"])
     assert set(result["priors"]) == {"standard", "kde", "fitted", "kde_h0.5", "encoded"}
+    assert set(result["fidelity"]) == {"synthetic", "real train"} and result["fidelity"]["synthetic"]["FID"] >= 0
     assert result["style_density"]["n_codes"] > 0 and result["test_slices"] > 0
     for prior in result["priors"].values():
         assert {"mean_LV", "noise_MYO", "bias"} <= set(prior["ratio"]) and set(prior["w1"]) == {"background", "RV", "MYO", "LV"}

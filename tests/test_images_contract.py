@@ -7,17 +7,22 @@ import pytest
 import torch
 
 from cardigan_utils.checkpoint import save_checkpoint
+from cardigan_utils.config import STAGE_DEFAULTS
 from cardigan_utils.images import FAMILIES, ImageGenerator, SpadeRenderer, build_spade, load_generator
+from cardigan_utils.images.spade import PAPER_MODULATION
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SPADE_DEFAULTS = STAGE_DEFAULTS["spade"]
 TINY = dict(image_size=64, ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2, spectral_norm=True)
 
 
 def _checkpoint(path, *, z_dim=8, family="spade"):
     """An untrained SPADE checkpoint as train_spade writes it (``family=None``: one from before the contract)."""
     torch.manual_seed(0)
-    model = {**TINY, "z_dim": z_dim}
-    generator, _, encoder = build_spade(**model)
+    # then the kit had the paper's modulation and wrote no setting for it; now it writes its own
+    modulation = PAPER_MODULATION if family is None else {k: SPADE_DEFAULTS[k] for k in PAPER_MODULATION}
+    generator, _, encoder = build_spade(**TINY, z_dim=z_dim, **modulation)
+    model = {**TINY, "z_dim": z_dim, **({} if family is None else modulation)}
     state = {"generator": generator.state_dict(), "encoder": encoder.state_dict() if encoder is not None else {}, "epoch": 1}
     config = {"model": model, "train": {}, "data": {}}
     if family is None:  # written as the kit wrote it then: no family, no kind

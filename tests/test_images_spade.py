@@ -5,6 +5,7 @@ three-patient phantom cache, so the whole file runs in seconds on the CPU.
 """
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from cardigan_utils.images import build_spade, load_spade, render, spade_step, t
 from cardigan_utils.labels import one_hot
 from cardigan_utils.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss
 from cardigan_utils.networks.discriminator import MultiScaleDiscriminator, PatchDiscriminator
-from cardigan_utils.networks.spade import SPADE, SPADEGenerator, SPADEResBlock
+from cardigan_utils.networks.spade import SPADE, BlockModulation, SPADEGenerator, SPADEResBlock
 
 TINY = dict(ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2)  # build_spade / train_spade widths
 
@@ -114,6 +115,58 @@ def test_spade_modulation_matches_the_formula(norm):
     assert torch.allclose(spade(x, seg)[inner], (normed * (1 + gamma) + beta)[inner], atol=1e-5)
 
 
+def test_block_modulation_matches_the_formula():
+    # a widening block (with shortcut): every norm's gamma and beta from one shared layer and one 1x1 convolution
+    torch.manual_seed(0)
+    block = SPADEResBlock(in_channels=6, out_channels=4, label_channels=4, hidden_channels=8, modulation_kernel=1,
+                          block_modulation=True)
+    assert isinstance(block.modulation, BlockModulation) and not any(isinstance(m, SPADE) for m in block.modules())
+    x, seg = torch.randn(2, 6, 8, 8) * 2 + 1, _random_seg(2, 8)
+    mod = block.modulation
+    gb = F.conv2d(F.relu(F.conv2d(seg, mod.shared[0].weight, mod.shared[0].bias, padding=1)),
+                  mod.gamma_beta.weight, mod.gamma_beta.bias)
+    g0, b0, g1, b1, gs, bs = gb.split([6, 6, 4, 4, 6, 6], dim=1)
+
+    def bn(t):  # batch statistics (train mode), no affine
+        return (t - t.mean((0, 2, 3), keepdim=True)) / torch.sqrt(t.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5)
+
+    dx = block.conv_0(F.leaky_relu(bn(x) * (1 + g0) + b0, 0.2))
+    dx = block.conv_1(F.leaky_relu(bn(dx) * (1 + g1) + b1, 0.2))
+    expected = block.conv_s(bn(x) * (1 + gs) + bs) + dx
+    assert torch.allclose(block(x, seg), expected, atol=1e-4)
+
+
+def test_block_modulation_is_lighter_and_keeps_the_output_contract():
+    kw = dict(image_size=64, ngf=4, hidden_channels=16, z_dim=8)
+    paper = SPADEGenerator(**kw)
+    light = SPADEGenerator(**kw, modulation_kernel=1, block_modulation=True)
+    n = {name: sum(p.numel() for m in net.modules() if isinstance(m, (SPADE, BlockModulation)) for p in m.parameters())
+         for name, net in (("paper", paper), ("light", light))}
+    assert 0 < n["light"] < n["paper"] / 4, n  # 1x1 instead of 3x3, one shared layer per block instead of 2-3
+    out = light(_random_seg(2, 64))
+    assert out.shape == (2, 1, 64, 64) and out.min() >= -1 and out.max() <= 1
+    with pytest.raises(ValueError, match="modulation_kernel must be odd"):
+        SPADEGenerator(**kw, modulation_kernel=2)
+
+
+def test_a_checkpoint_without_modulation_settings_loads_with_the_papers(cache, tmp_path):
+    # checkpoints written before the lighter modulation hold the paper's layout and no setting for it
+    kw = dict(**TINY, z_dim=8, batch_size=4, max_epochs=1, n_fixed=4, device="cpu", progress_bar=False)
+    train_spade(cache, run_dir=tmp_path, modulation_kernel=3, block_modulation=False, **kw)
+    for name in ("spade.json", "spade_last.json"):
+        config = json.loads((tmp_path / name).read_text())
+        for key in ("modulation_kernel", "block_modulation"):
+            del config["model"][key]
+        (tmp_path / name).write_text(json.dumps(config))
+    loaded = load_spade(tmp_path / "spade.pt", device="cpu")
+    assert sum(isinstance(m, SPADE) for m in loaded.network.modules()) == 7 * 2 + 4
+    # and such a run resumes when asked for the paper's modulation, not the kit's
+    assert list(train_spade(cache, run_dir=tmp_path, modulation_kernel=3, block_modulation=False,
+                            **{**kw, "max_epochs": 2}).epoch) == [1, 2]
+    with pytest.raises(ValueError, match="was trained with"):
+        train_spade(cache, run_dir=tmp_path, modulation_kernel=1, block_modulation=True, **{**kw, "max_epochs": 3})
+
+
 # --- gradients --------------------------------------------------------------------------------
 
 
@@ -133,6 +186,16 @@ def test_gradients_reach_every_spade_block(spectral_norm):
         for name, p in params:
             assert p.grad is not None, (i, name)
             assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, (i, name)
+
+
+def test_gradients_reach_every_block_modulation():
+    torch.manual_seed(0)
+    gen = SPADEGenerator(image_size=64, ngf=4, hidden_channels=8, modulation_kernel=1, block_modulation=True)
+    disc = MultiScaleDiscriminator(ndf=8, n_layers=3, num_scales=2)
+    seg = _random_seg(2, 64)
+    hinge_g_loss([s[-1] for s in disc(gen(seg), seg)]).backward()
+    for name, p in gen.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
 # --- discriminator ----------------------------------------------------------------------------
@@ -199,7 +262,8 @@ def test_kl_loss_values():
 # --- training ---------------------------------------------------------------------------------
 
 
-def test_spade_step_returns_detached_losses_and_trains_the_encoder(cache):
+@pytest.mark.parametrize("simultaneous", [True, False])
+def test_spade_step_returns_detached_losses_and_trains_the_encoder(cache, simultaneous):
     torch.manual_seed(0)
     gen, disc, enc = build_spade(image_size=64, z_dim=8, **TINY)
     assert enc is not None and gen.z_dim == 8
@@ -208,7 +272,7 @@ def test_spade_step_returns_detached_losses_and_trains_the_encoder(cache):
     # the gradient the encoder would get from its KL term alone (same weights, same power iteration)
     kl_only = copy.deepcopy(enc)
     (0.05 * kl_loss(*kl_only(real))).backward()
-    losses = spade_step(gen, disc, opt_g, opt_d, seg, real, encoder=enc, kl_weight=0.05)
+    losses = spade_step(gen, disc, opt_g, opt_d, seg, real, encoder=enc, kl_weight=0.05, simultaneous=simultaneous)
     assert set(losses) == {"d", "g_gan", "fm", "kl"}
     for key, value in losses.items():
         assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
@@ -231,7 +295,7 @@ def test_spade_step_without_encoder_has_zero_kl(cache):
     assert any(not torch.equal(before[k], v) for k, v in gen.state_dict().items())  # the generator moved
 
 
-def test_spade_step_unfreezes_the_discriminator_on_error(cache):
+def test_spade_step_unfreezes_the_discriminator_on_error(cache):  # the two-pass update freezes it
     class Failing(torch.optim.SGD):
         def step(self, closure=None):
             raise RuntimeError("boom")
@@ -240,11 +304,42 @@ def test_spade_step_unfreezes_the_discriminator_on_error(cache):
     gen, disc, _ = build_spade(image_size=64, **TINY)
     opt_d = torch.optim.SGD(disc.parameters(), lr=1e-3)
     with pytest.raises(RuntimeError, match="boom"):
-        spade_step(gen, disc, Failing(gen.parameters(), lr=1e-3), opt_d, *_batch(cache))
+        spade_step(gen, disc, Failing(gen.parameters(), lr=1e-3), opt_d, *_batch(cache), simultaneous=False)
     assert all(p.requires_grad for p in disc.parameters())
 
 
-def test_a_few_gan_steps_fit_a_fixed_batch(cache):
+def test_simultaneous_step_gives_each_network_the_gradient_of_its_own_loss(cache):
+    # by hand: D's hinge loss on the detached output, G's loss through a frozen D, both with the
+    # weights from before the step, in separate passes (no spectral norm: its power iteration
+    # would move between the passes; D's instance norms keep no statistics)
+    torch.manual_seed(0)
+    gen, disc, enc = build_spade(image_size=64, z_dim=8, **{**TINY, "spectral_norm": False})
+    seg, real = _batch(cache)
+    nets = [copy.deepcopy(m) for m in (gen, disc, enc)]
+    sgd = [torch.optim.SGD(list(gen.parameters()) + list(enc.parameters()), lr=1.0), torch.optim.SGD(disc.parameters(), lr=1.0)]
+    torch.manual_seed(1)
+    losses = spade_step(gen, disc, *sgd, seg, real, encoder=enc, fm_weight=10.0, kl_weight=0.05)
+    g, d, e = nets
+    torch.manual_seed(1)
+    mu, logvar = e(real)
+    fake = g(seg, mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))
+    d_loss = hinge_d_loss([s[-1] for s in d(real, seg)], [s[-1] for s in d(fake.detach(), seg)])
+    d_grads = torch.autograd.grad(d_loss, list(d.parameters()))
+    d.requires_grad_(False)
+    fake_out = d(fake, seg)
+    g_loss = hinge_g_loss([s[-1] for s in fake_out]) + 10.0 * feature_matching_loss(fake_out, d(real, seg)) \
+        + 0.05 * kl_loss(mu, logvar)
+    g_grads = torch.autograd.grad(g_loss, list(g.parameters()) + list(e.parameters()))
+    assert torch.allclose(losses["d"], d_loss, atol=1e-5)
+    for (name, after), before, grad in zip(disc.named_parameters(), d.parameters(), d_grads):
+        assert torch.allclose(after, before - grad, atol=1e-5), name  # SGD, lr 1
+    for (name, after), before, grad in zip(list(gen.named_parameters()) + list(enc.named_parameters()),
+                                            list(g.parameters()) + list(e.parameters()), g_grads):
+        assert torch.allclose(after, before - grad, atol=1e-5), name
+
+
+@pytest.mark.parametrize("simultaneous", [True, False])
+def test_a_few_gan_steps_fit_a_fixed_batch(cache, simultaneous):
     # Feature matching against a discriminator that is itself learning is not monotone (it rises
     # for some seeds), so the test measures what it should bring: generated images of a fixed
     # batch move towards the real ones. L1 on a copy of the generator in train mode (batch
@@ -260,7 +355,7 @@ def test_a_few_gan_steps_fit_a_fixed_batch(cache):
     opt_g, opt_d = _optimisers(gen, disc)
     start = l1()
     for _ in range(30):
-        spade_step(gen, disc, opt_g, opt_d, seg, real, fm_weight=10.0)
+        spade_step(gen, disc, opt_g, opt_d, seg, real, fm_weight=10.0, simultaneous=simultaneous)
     assert l1() < 0.8 * start
 
 

@@ -350,7 +350,8 @@ def _vae(path: Path, *, seed: int) -> None:
 
 def _spade(path: Path, *, seed: int) -> None:
     torch.manual_seed(seed)
-    model = dict(image_size=64, ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2, spectral_norm=True, z_dim=8)
+    model = dict(image_size=64, ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2, spectral_norm=True, z_dim=8,
+                 modulation_kernel=1, block_modulation=True)
     generator, _, encoder = build_spade(**model)
     save_checkpoint(path, {"generator": generator.state_dict(), "encoder": encoder.state_dict()},
                     config={"family": "spade", "model": model, "train": {}, "data": {}}, kind="spade")

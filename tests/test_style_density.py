@@ -17,6 +17,7 @@ from cardigan_utils.images import fit_style_density, load_generator, load_spade,
 from cardigan_utils.metrics import appearance_table, spread_comparison, spread_table
 from cardigan_utils.networks.density import CodeDensity
 from cardigan_utils.runs import state_fingerprint
+from cardigan_utils.synthetic import extrapolation_spread
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = dict(ngf=4, hidden_channels=8, ndf=8, n_layers_d=3, num_scales=2, z_dim=8)
@@ -86,6 +87,28 @@ def test_the_style_sampler_is_seeded_deterministic_and_keeps_the_global_generato
     implicit = g.render(labels)
     torch.manual_seed(7)
     assert np.array_equal(implicit, g.render(labels, styles=g.density.sample(3)))
+
+
+def test_style_extrapolation_moves_codes_from_the_centre_and_widens_the_spread(trained):
+    cache, run_dir = trained
+    g = load_generator(run_dir / "spade.pt", device="cpu")
+    centre = g.density.mean
+    base, wide = g.sample_styles(64, seed=1), g.sample_styles(64, seed=1, extrapolation=2.0)
+    assert torch.allclose(wide - centre, 2 * (base - centre), atol=1e-5) and centre.abs().sum() > 0
+    assert torch.equal(g.sample_styles(64, seed=1, extrapolation=1.0), base)
+    standard = g.sample_styles(64, seed=1, prior="standard")  # N(0, I) is centred at 0
+    assert torch.allclose(g.sample_styles(64, seed=1, prior="standard", extrapolation=3.0), 3 * standard)
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="extrapolation must be > 0"):
+            g.sample_styles(2, seed=0, extrapolation=bad)
+    # the same label maps, rendered wider: the spread of the per-image mean intensities grows
+    idx = np.sort(cache.indices("train"))
+    labels, real = np.ascontiguousarray(cache.labels[idx]), np.ascontiguousarray(cache.images[idx])
+    table, images = extrapolation_spread(g, labels, real_table=appearance_table(real, labels, names=NAMES),
+                                         names=NAMES, seed=0, factors=(1.0, 3.0))
+    assert list(table.index) == [1.0, 3.0] and set(images) == {1.0, 3.0} and images[3.0].shape == labels.shape
+    means = [f"mean_{n}" for n in NAMES]
+    assert (table.loc[3.0, means] > table.loc[1.0, means]).all(), table[means]
 
 
 # --- the checkpoint -----------------------------------------------------------------------------

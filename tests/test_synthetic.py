@@ -66,6 +66,21 @@ def test_styles_come_from_the_generators_style_density(models, tmp_path):
     assert fitted.sample_styles(100, seed=2).mean() > 1.5  # drawn around the codes (mean 2), not from N(0, I)
 
 
+def test_extrapolated_styles_keep_the_label_maps_and_widen_the_images(models, tmp_path):
+    # issue 23: styles farther from the centre of the real styles, label maps unchanged
+    plain, wide = _make(models, tmp_path / "plain"), _make(models, tmp_path / "wide", style_extrapolation=3.0)
+    (images, labels), (wide_images, wide_labels) = load_synthetic(plain), load_synthetic(wide)
+    assert np.array_equal(labels, wide_labels) and not np.allclose(images, wide_images)
+    per_image = [float(np.std(x.reshape(len(x), -1).mean(1))) for x in (images, wide_images)]
+    assert per_image[1] > per_image[0]  # the images' mean intensities spread wider
+    assert json.loads((wide / "generation.json").read_text())["style_extrapolation"] == 3.0
+    assert json.loads((wide / "manifest.json").read_text())["style_extrapolation"] == 3.0
+    # at 1 the set's parameters are those of a set made before the setting (it stays a finished set)
+    assert "style_extrapolation" not in json.loads((plain / "generation.json").read_text())
+    with pytest.raises(FileExistsError, match="generated with"):
+        _make(models, plain, style_extrapolation=2.0)
+
+
 def test_interrupted_generation_completes_without_duplicates(models, tmp_path, monkeypatch):
     whole = _make(models, tmp_path / "whole")
     real_pairs = generate.generate_pairs

@@ -39,10 +39,12 @@ class ImageGenerator(Protocol):
     @property
     def style_dim(self) -> int: ...
 
-    def sample_styles(self, n: int, *, seed: int, prior: str = "kde") -> torch.Tensor | None:
+    def sample_styles(self, n: int, *, seed: int, prior: str = "kde", extrapolation: float = 1.0) -> torch.Tensor | None:
         """``n`` style codes drawn with ``seed`` (None for a generator without styles), from the
         family's own density of real images' styles (``prior="kde"``, its default) or from N(0, I)
-        (``"standard"``); a family without a fitted density draws from N(0, I) whatever ``prior``."""
+        (``"standard"``); a family without a fitted density draws from N(0, I) whatever ``prior``.
+        ``extrapolation`` > 1 moves them that many times farther from the centre of the real
+        styles (appearances beyond the training scanner's)."""
 
     def render(self, labels: torch.Tensor | np.ndarray, *, styles: torch.Tensor | None = None,
                batch_size: int = 64) -> np.ndarray:

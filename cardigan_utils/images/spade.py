@@ -37,6 +37,9 @@ _DEFAULTS = STAGE_DEFAULTS["spade"]
 FAMILY_NAME = "spade"
 """The family name recorded in every SPADE checkpoint's config (also its checkpoints' kind)."""
 
+PAPER_MODULATION = {"modulation_kernel": 3, "block_modulation": False}
+"""The SPADE paper's modulation (two 3x3 convolutions per norm): what a checkpoint without these settings has."""
+
 
 def spade_step(
     generator,
@@ -51,14 +54,21 @@ def spade_step(
     kl_weight: float = 0.05,
     amp_dtype: torch.dtype | None = None,
     g_discriminator=None,
+    simultaneous: bool = _DEFAULTS["simultaneous"],
 ) -> dict[str, torch.Tensor]:
-    """One SPADE training iteration: a discriminator step, then a generator step.
+    """One SPADE training iteration: a discriminator update and a generator update.
 
-    The generator runs once: its output, detached, trains the discriminator (hinge loss); the
-    same output then trains the generator against the updated discriminator (hinge + feature
-    matching + KL of the style encoder). The discriminator's weights are frozen during the
-    generator step so no weight gradient is computed for them. The reference trainer runs the
-    generator twice and computes those gradients; this order gives the same updates for less work.
+    The generator runs once. With ``simultaneous`` (the kit's default) the discriminator runs once
+    too, on the generated and the real images together, and both networks are updated from that
+    one pass: D by the gradient of its hinge loss, G by the gradient of its own (hinge + feature
+    matching + KL of the style encoder), each loss differentiated with respect to its own network
+    only. G is thus judged by the discriminator before this iteration's D update, as in the
+    reference trainer (which updates G first, then D), for one discriminator pass instead of
+    three: on the 2-core CPU that pass is about a third of the iteration.
+
+    Without ``simultaneous``: a D step on the detached output, then a G step against the updated
+    discriminator (two more passes, real features recomputed), with D's weights frozen so that no
+    weight gradient is computed for them.
 
     Args:
         generator: a :class:`~cardigan_utils.networks.spade.SPADEGenerator` (or its compiled wrapper).
@@ -71,17 +81,25 @@ def spade_step(
         fm_weight: weight of feature matching.
         kl_weight: weight of the style KL (ignored without encoder).
         amp_dtype: autocast dtype (``torch.bfloat16``) or None for full precision.
-        g_discriminator: the discriminator to call in the generator step (default ``discriminator``).
-            Under DistributedDataParallel pass the unwrapped module: its weights are frozen in that
-            step, and a DDP wrapper would wait for gradients that never come. Spectral norm stays
-            the same on every rank either way: its power iteration depends only on the weights
-            and on the vector ``u``, which DDP copies from rank 0 before every wrapped forward.
+        g_discriminator: the discriminator to call in the generator step of the two-pass update
+            (default ``discriminator``). Under DistributedDataParallel pass the unwrapped module:
+            its weights are frozen in that step, and a DDP wrapper would wait for gradients that
+            never come. Spectral norm stays the same on every rank either way: its power iteration
+            depends only on the weights and on the vector ``u``, which DDP copies from rank 0
+            before every wrapped forward.
+        simultaneous: one discriminator pass for both updates (see above).
 
     Returns:
         Detached scalar losses ``d``, ``g_gan``, ``fm``, ``kl`` (no host sync: call ``.item()`` when needed).
     """
     n = seg.shape[0]
     autocast = torch.autocast(device_type=seg.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+
+    def g_objective(fake_out, real_out):
+        g_gan = hinge_g_loss([s[-1] for s in fake_out])
+        fm = feature_matching_loss(fake_out, real_out)
+        return g_gan, fm, g_gan + fm_weight * fm + (kl_weight * kl if encoder is not None else 0.0)
+
     with autocast:
         z, kl = None, torch.zeros((), device=seg.device)
         if encoder is not None:
@@ -89,12 +107,24 @@ def spade_step(
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             kl = kl_loss(mu, logvar)
         fake = generator(seg, z)
-        both = discriminator(torch.cat([fake.detach(), real]), torch.cat([seg, seg]))
+        both = discriminator(torch.cat([fake if simultaneous else fake.detach(), real]), torch.cat([seg, seg]))
         d_loss = hinge_d_loss([s[-1][n:] for s in both], [s[-1][:n] for s in both])
+        if simultaneous:
+            g_gan, fm, g_loss = g_objective([[f[:n] for f in s] for s in both], [[f[n:] for f in s] for s in both])
+    if simultaneous:
+        opt_d.zero_grad(set_to_none=True)
+        opt_g.zero_grad(set_to_none=True)
+        # each loss reaches only its own network's weights (inputs=): G's loss goes through D's
+        # activations but computes no gradient for D's weights, D's loss never enters G
+        d_loss.backward(inputs=[p for group in opt_d.param_groups for p in group["params"]], retain_graph=True)
+        g_loss.backward(inputs=[p for group in opt_g.param_groups for p in group["params"]])
+        opt_d.step()
+        opt_g.step()
+        return {"d": d_loss.detach(), "g_gan": g_gan.detach(), "fm": fm.detach(), "kl": kl.detach()}
+
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
-
     g_discriminator = discriminator if g_discriminator is None else g_discriminator
     discriminator.requires_grad_(False)
     try:
@@ -102,9 +132,7 @@ def spade_step(
             fake_out = g_discriminator(fake, seg)
             with torch.no_grad():
                 real_out = g_discriminator(real, seg)
-            g_gan = hinge_g_loss([s[-1] for s in fake_out])
-            fm = feature_matching_loss(fake_out, real_out)
-            g_loss = g_gan + fm_weight * fm + (kl_weight * kl if encoder is not None else 0.0)
+            g_gan, fm, g_loss = g_objective(fake_out, real_out)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -123,6 +151,8 @@ def build_spade(
     n_layers_d: int = _DEFAULTS["n_layers_d"],
     num_scales: int = _DEFAULTS["num_scales"],
     spectral_norm: bool = _DEFAULTS["spectral_norm"],
+    modulation_kernel: int = _DEFAULTS["modulation_kernel"],
+    block_modulation: bool = _DEFAULTS["block_modulation"],
     label_channels: int = NUM_CLASSES,
     image_channels: int = 1,
 ):
@@ -137,6 +167,9 @@ def build_spade(
         n_layers_d: layers per discriminator scale.
         num_scales: discriminator scales.
         spectral_norm: spectral normalisation in G and D.
+        modulation_kernel: kernel of the generator's gamma / beta convolutions (3 in the paper).
+        block_modulation: one modulation per generator block instead of one per norm (see
+            :class:`~cardigan_utils.networks.spade.SPADEResBlock`).
         label_channels: label classes (one-hot channels).
         image_channels: image channels.
 
@@ -144,7 +177,8 @@ def build_spade(
         ``(generator, discriminator, encoder_or_None)`` on the CPU.
     """
     generator = SPADEGenerator(image_size=image_size, label_channels=label_channels, out_channels=image_channels,
-                               ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, spectral_norm=spectral_norm)
+                               ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, spectral_norm=spectral_norm,
+                               modulation_kernel=modulation_kernel, block_modulation=block_modulation)
     discriminator = MultiScaleDiscriminator(image_channels=image_channels, label_channels=label_channels, ndf=ndf,
                                             n_layers=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
     encoder = StyleEncoder(image_size=image_size, in_channels=image_channels, z_dim=z_dim, spectral_norm=spectral_norm) if z_dim else None
@@ -162,6 +196,8 @@ def train_spade(
     n_layers_d: int = _DEFAULTS["n_layers_d"],
     num_scales: int = _DEFAULTS["num_scales"],
     spectral_norm: bool = _DEFAULTS["spectral_norm"],
+    modulation_kernel: int = _DEFAULTS["modulation_kernel"],
+    block_modulation: bool = _DEFAULTS["block_modulation"],
     max_epochs: int = _DEFAULTS["max_epochs"],
     batch_size: int = _DEFAULTS["batch_size"],
     lr_g: float = _DEFAULTS["lr_g"],
@@ -169,6 +205,7 @@ def train_spade(
     betas: tuple[float, float] = _DEFAULTS["betas"],
     fm_weight: float = _DEFAULTS["fm_weight"],
     kl_weight: float = _DEFAULTS["kl_weight"],
+    simultaneous: bool = _DEFAULTS["simultaneous"],
     sample_interval: int = _DEFAULTS["sample_interval"],
     n_fixed: int = _DEFAULTS["n_fixed"],
     device: str | torch.device | None = None,
@@ -194,7 +231,8 @@ def train_spade(
     Args:
         cache: a :class:`~cardigan_utils.data.cache.SliceCache` (train split for training, val for the fixed batch).
         run_dir: where checkpoints and samples go.
-        ngf, hidden_channels, z_dim, ndf, n_layers_d, num_scales, spectral_norm: see :func:`build_spade`.
+        ngf, hidden_channels, z_dim, ndf, n_layers_d, num_scales, spectral_norm, modulation_kernel,
+            block_modulation: see :func:`build_spade`.
         max_epochs: epochs in total (a resumed run continues up to this).
         batch_size: batch size.
         lr_g: generator (and encoder) learning rate.
@@ -202,6 +240,7 @@ def train_spade(
         betas: Adam betas.
         fm_weight: feature matching weight.
         kl_weight: style KL weight.
+        simultaneous: both networks updated from one discriminator pass (see :func:`spade_step`).
         sample_interval: render the fixed batch every this many epochs (and at the last).
         n_fixed: size of the fixed batch.
         device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None for the best available.
@@ -231,7 +270,8 @@ def train_spade(
         raise ValueError(f"the cache {cache.path} has no train slices; rebuild it with more patients")
     fixed_idx = (val_idx if len(val_idx) else train_idx)[:n_fixed]
     model_config = dict(image_size=image_size, ngf=ngf, hidden_channels=hidden_channels, z_dim=z_dim, ndf=ndf,
-                        n_layers_d=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm)
+                        n_layers_d=n_layers_d, num_scales=num_scales, spectral_norm=spectral_norm,
+                        modulation_kernel=modulation_kernel, block_modulation=block_modulation)
     torch.manual_seed(seed)
     generator, discriminator, encoder = build_spade(**model_config)
     for m in (generator, discriminator, encoder):
@@ -239,14 +279,17 @@ def train_spade(
             m.to(device=device, memory_format=fmt)
     g_params = list(generator.parameters()) + (list(encoder.parameters()) if encoder is not None else [])
     betas = (float(betas[0]), float(betas[1]))
-    opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    # fused Adam: one kernel for all parameters, 3x faster than the default on this CPU (6.5 M weights: 5 ms, not 16)
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    opt_g = torch.optim.Adam(g_params, lr=lr_g, betas=betas, **fused)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas, **fused)
     fixed_z = torch.randn(len(fixed_idx), z_dim, generator=torch.Generator().manual_seed(seed)) if z_dim else None
     config = {
         "family": FAMILY_NAME,
         "model": model_config,
         "train": {"max_epochs": max_epochs, "batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d, "betas": list(betas),
-                  "fm_weight": fm_weight, "kl_weight": kl_weight, "amp": amp, "seed": seed},
+                  "fm_weight": fm_weight, "kl_weight": kl_weight, "simultaneous": simultaneous, "amp": amp,
+                  "seed": seed},
         "data": {"cache": str(cache.path), "dataset": cache.manifest["dataset"], "modality": cache.manifest["modality"]},
     }
     final_path = run_dir / f"{name}.pt"
@@ -255,7 +298,8 @@ def train_spade(
                           keys=("generator", "discriminator", "opt_g", "opt_d") + (("encoder",) if encoder is not None else ()))
     start_epoch, history, state = resumed.start_epoch, resumed.history, resumed.state
     if state is not None:
-        if resumed.config.get("model") not in (None, model_config):
+        trained = resumed.config.get("model")
+        if trained is not None and {**PAPER_MODULATION, **trained} != model_config:
             raise ValueError(f"{run_dir / name}_last.pt was trained with {resumed.config['model']}, not {model_config}: "
                              "use another run_dir, or resume=False to start again")
         networks = {"generator": generator, "discriminator": discriminator, "encoder": encoder}
@@ -294,7 +338,8 @@ def train_spade(
         for step in range(steps):
             seg, real = batch_of(train_idx[order[step * batch_size : (step + 1) * batch_size]])
             losses = spade_step(step_g, step_d, opt_g, opt_d, seg, real, encoder=step_e, fm_weight=fm_weight,
-                                kl_weight=kl_weight, amp_dtype=amp_dtype, g_discriminator=plain_d)
+                                kl_weight=kl_weight, amp_dtype=amp_dtype, g_discriminator=plain_d,
+                                simultaneous=simultaneous)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value / steps
             bar.update(1)
@@ -413,7 +458,7 @@ class SpadeRenderer:
             return "none"
         return "kde" if self.density.fitted else "standard"
 
-    def sample_styles(self, n: int, *, seed: int, prior: str = "kde") -> torch.Tensor | None:
+    def sample_styles(self, n: int, *, seed: int, prior: str = "kde", extrapolation: float = 1.0) -> torch.Tensor | None:
         """``n`` style codes, drawn from a generator of that seed (None without style codes).
 
         Args:
@@ -423,15 +468,27 @@ class SpadeRenderer:
                 :func:`fit_style_density`), ``"fitted"`` (the Gaussian fitted to them) or
                 ``"standard"`` (N(0, I), what the KL term aims at). Without a fitted density
                 (checkpoints from before it) every prior is N(0, I).
+            extrapolation: how far from the centre of the real styles: each code is moved to
+                ``mean + extrapolation * (code - mean)`` (``mean`` of the fitted density; 0 for
+                N(0, I)). 1 draws styles as the real images vary; above 1 the images' contrast, noise
+                and bias field range wider than the training scanner's (issue 23), the label maps
+                they render are unchanged.
 
         Returns:
             (n, style_dim) float32 codes on the CPU, or None.
         """
         if prior not in DENSITY_KINDS:
             raise ValueError(f"prior must be one of {DENSITY_KINDS}, not {prior!r}")
+        if not extrapolation > 0:
+            raise ValueError(f"extrapolation must be > 0 (1: styles as the real images vary), got {extrapolation}")
         if not self.style_dim:
             return None
-        return self.density.sample(n, kind=prior, generator=torch.Generator().manual_seed(seed))
+        codes = self.density.sample(n, kind=prior, generator=torch.Generator().manual_seed(seed))
+        if extrapolation == 1:
+            return codes
+        fitted = self.density.fitted and prior != "standard"
+        centre = self.density.mean if fitted else torch.zeros_like(self.density.mean)
+        return centre + float(extrapolation) * (codes - centre)
 
     @torch.no_grad()
     def encode_styles(self, images: np.ndarray | torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
@@ -572,6 +629,8 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None) ->
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
     state, config = load_checkpoint(path, kind=FAMILY_NAME, map_location=str(device), keys=("generator",))
+    if isinstance(config.get("model"), dict):  # a checkpoint from before the lighter modulation has the paper's
+        config = {**config, "model": {**PAPER_MODULATION, **config["model"]}}
     generator, _, encoder = build_from_config(build_spade, config, path=path, kind=FAMILY_NAME)
     load_weights(generator, state["generator"], path=path, part="generator")
     generator.to(device).eval()

@@ -5,12 +5,13 @@ real images (:mod:`.quality`)."""
 
 from .export import to_acdc_layout, to_cache, to_cardigan_hdf5, to_nnunet
 from .generate import generate_dataset, generate_pairs, iter_shards, load_synthetic, models_fingerprint, read_manifest
-from .quality import feature_network, feature_network_path, judge_synthetic
+from .quality import extrapolation_spread, feature_network, feature_network_path, judge_synthetic
 from .recipe import GENERATE_PARAMETERS, generation_parameters, make_synthetic_set
 
 __all__ = [
     "GENERATE_PARAMETERS",
     "generate_dataset",
+    "extrapolation_spread",
     "feature_network",
     "feature_network_path",
     "generate_pairs",

@@ -48,6 +48,7 @@ def generate_pairs(
     batch_size: int = _DEFAULTS["render_batch_size"],
     max_draws: int | None = None,
     bank: ValidBank | None = None,
+    style_extrapolation: float = _DEFAULTS["style_extrapolation"],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """``n`` labelled pairs: VAE shapes (anatomically valid, or as drawn), rendered by the image generator.
 
@@ -69,6 +70,8 @@ def generate_pairs(
         max_draws: give up (RuntimeError) after drawing this many shapes (default ``50 * n``).
         bank: the valid codes to warp towards (:func:`~cardigan_utils.shapes.sampler.valid_bank`;
             default: built from the VAE's training codes on each call).
+        style_extrapolation: the generator's ``sample_styles(extrapolation=...)``: 1 styles as the
+            real images vary; above 1 wider than the training scanner's (the label maps are the same).
 
     Returns:
         ``(images, labels, stats)``: (n, S, S) float32 images in [0, 1], (n, S, S) uint8 label maps,
@@ -87,7 +90,7 @@ def generate_pairs(
         shapes_gen = torch.Generator(device=next(vae.parameters()).device).manual_seed(seed)
         labels = vae.sample(n, generator=shapes_gen, batch_size=batch_size).cpu().numpy()
         stats = {"drawn": n, "valid": n, "warped": 0, "kept": n}
-    styles = generator.sample_styles(n, seed=seed + 1)
+    styles = generator.sample_styles(n, seed=seed + 1, extrapolation=style_extrapolation)
     images = generator.render(labels, styles=styles, batch_size=batch_size)
     return images, labels, stats
 
@@ -123,6 +126,7 @@ def generate_dataset(
     overwrite: bool = False,
     progress_bar: bool = True,
     extra: dict[str, Any] | None = None,
+    style_extrapolation: float = _DEFAULTS["style_extrapolation"],
 ) -> Path:
     """Generate ``n`` labelled pairs into ``out_dir`` as shards; complete an unfinished set.
 
@@ -146,6 +150,7 @@ def generate_dataset(
         overwrite: replace a set generated with other parameters or from other models.
         progress_bar: a bar over the pairs.
         extra: JSON-ready notes stored in the manifest (e.g. the checkpoints used).
+        style_extrapolation: see :func:`generate_pairs` (recorded in the set's parameters when not 1).
 
     Returns:
         ``out_dir``.
@@ -159,6 +164,8 @@ def generate_dataset(
     params = {"n": int(n), "shard_size": int(shard_size), "seed": int(seed), "modality": modality,
               "image_size": int(generator.image_size), "spacing_mm": None if spacing_mm is None else float(spacing_mm),
               "filter_plausible": bool(filter_plausible), "models": models_fingerprint(vae, generator)}
+    if style_extrapolation != 1:  # only then, so that the sets made before the setting stay finished sets
+        params["style_extrapolation"] = float(style_extrapolation)
     param_path = out_dir / "generation.json"
     if ctx.is_main:
         done = _prepare_set_dir(out_dir, params, overwrite=overwrite)
@@ -182,7 +189,8 @@ def generate_dataset(
             bar.update(size)
             continue
         images, labels, stats = generate_pairs(vae, generator, n=size, seed=_shard_seed(seed, k), modality=modality,
-                                               filter_plausible=filter_plausible, batch_size=batch_size, bank=bank)
+                                               filter_plausible=filter_plausible, batch_size=batch_size, bank=bank,
+                                               style_extrapolation=style_extrapolation)
         with atomic_path(path) as tmp:
             np.savez(tmp, images=images.astype(np.float16), labels=labels, drawn=stats["drawn"], valid=stats["valid"],
                      warped=stats["warped"])
@@ -203,6 +211,7 @@ def generate_dataset(
                     "shapes_warped": counts["warped"], "draws_per_accepted_shape": round(drawn / n, 4),
                     # where the style codes came from: the generator's fitted style density (None: N(0, I))
                     "style_density": generator.config.get("style_density"),
+                    "style_extrapolation": float(style_extrapolation),
                     "seconds_this_call": round(time.perf_counter() - start, 1), "processes": ctx.world_size, **(extra or {})}
         write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     distributed.barrier(ctx)

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from ..config import STAGE_DEFAULTS
-from ..metrics import copy_check, frechet_distance, image_features, kernel_distance, ms_ssim_diversity
+from ..metrics import (appearance_table, copy_check, frechet_distance, image_features, kernel_distance, ms_ssim_diversity,
+                       spread_comparison)
 from ..segmentation.train import data_config, load_segmenter, train_segmenter
 
 _DEFAULTS = STAGE_DEFAULTS["generate"]
@@ -112,3 +113,37 @@ def judge_synthetic(images: np.ndarray, cache, *, model: torch.nn.Module, seed: 
     })
     table.attrs["feature_dim"] = dim
     return table, copy_check(synth[:500], train, test)
+
+
+def extrapolation_spread(generator, labels: np.ndarray, *, real_table: pd.DataFrame, names, seed: int = 0,
+                         factors=(1.0, 1.5, 2.0, 3.0), batch_size: int = 64) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
+    """How far style extrapolation widens the generated images' appearance (issue 23).
+
+    The same label maps are rendered with the same style draws, moved ``factor`` times farther
+    from the centre of the real styles (``generator.sample_styles(extrapolation=factor)``), and the
+    spread across images of each appearance figure is compared with the real images'.
+
+    Args:
+        generator: a trained :class:`~cardigan_utils.images.contract.ImageGenerator` with style codes.
+        labels: (N, S, S) label maps (the same for every factor).
+        real_table: :func:`~cardigan_utils.metrics.appearance_table` of the real images (the yardstick).
+        names: class names, in label order (for the appearance figures).
+        seed: seed of the style draws.
+        factors: the extrapolation factors.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(table, images)``: a DataFrame indexed by ``extrapolation``, one column per appearance
+        figure (generated spread / real spread, as :func:`~cardigan_utils.metrics.spread_comparison`),
+        and factor -> (N, S, S) images.
+    """
+    if not generator.style_dim:
+        raise ValueError("this generator has no style codes (z_dim=0): there is no style to extrapolate")
+    labels = np.ascontiguousarray(labels)
+    images, rows = {}, {}
+    for factor in factors:
+        styles = generator.sample_styles(len(labels), seed=seed, extrapolation=factor)
+        images[factor] = generator.render(labels, styles=styles, batch_size=batch_size)
+        rows[factor] = spread_comparison(real_table, appearance_table(images[factor], labels, names=names))["ratio"]
+    table = pd.DataFrame(rows).T.rename_axis("extrapolation")
+    return table, images

@@ -15,7 +15,7 @@ from ..shapes import load_vae
 from .export import to_cache
 from .generate import generate_dataset
 
-GENERATE_PARAMETERS = ("n_synthetic", "shard_size", "filter_plausible", "render_batch_size")
+GENERATE_PARAMETERS = ("n_synthetic", "shard_size", "filter_plausible", "render_batch_size", "style_extrapolation")
 """What a caller may set of the ``generate`` stage (``-p NAME VALUE`` of ``cardigan generate``)."""
 
 
@@ -52,7 +52,7 @@ def make_synthetic_set(run_dir: str | Path, *, dataset: str, params: dict[str, A
         run_dir: the run directory (notebook 01's cache, ``vae.pt`` and ``spade.pt``).
         dataset: the dataset notebook 01 cached.
         params: :func:`generation_parameters` (``image_size``, ``n_synthetic``, ``shard_size``,
-            ``filter_plausible``, ``render_batch_size``).
+            ``filter_plausible``, ``render_batch_size``, ``style_extrapolation``).
         seed: the set's seed.
         device: ``"cpu"``, ``"cuda"`` ... or None (under ``torchrun`` on CUDA, each process's GPU).
         overwrite: replace a set made with other parameters or from other models (else FileExistsError).
@@ -75,7 +75,7 @@ def make_synthetic_set(run_dir: str | Path, *, dataset: str, params: dict[str, A
     generate_dataset(vae, generator, out_dir=set_dir, n=params["n_synthetic"], shard_size=params["shard_size"],
                      seed=seed, modality=cache.manifest["modality"], spacing_mm=cache_spacing(cache),
                      filter_plausible=params["filter_plausible"], batch_size=params["render_batch_size"],
-                     progress_bar=progress_bar, overwrite=overwrite,
+                     progress_bar=progress_bar, overwrite=overwrite, style_extrapolation=params["style_extrapolation"],
                      extra={"vae": str(vae_path), "spade": str(generator_path), "source_dataset": dataset})
     if ctx.is_main:
         name = synthetic_cache_name(dataset)
