@@ -31,6 +31,9 @@ in the features of the kit's own U-Net (:func:`cardigan_utils.synthetic.judge_sy
 the real training images' values; ``--features-dir`` shares that U-Net between runs so that two
 GANs (e.g. ``--modulation-kernel 3 --no-block-modulation``, the paper's modulation, against the
 kit's) are judged in the same features.
+
+``extrapolation``: the spread ratios of the ``kde`` styles moved ``--extrapolations`` times farther
+from the centre of the real styles (issue 23: appearances beyond the training scanner's).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def main(argv=None) -> dict:
     from cardigan_utils.labels import LABELS
     from cardigan_utils.metrics import appearance_table, intensity_distances, spread_comparison
     from cardigan_utils.networks.density import CodeDensity
-    from cardigan_utils.synthetic import feature_network, judge_synthetic
+    from cardigan_utils.synthetic import extrapolation_spread, feature_network, judge_synthetic
 
     p = dataset_parser(__doc__.splitlines()[0], run_dir="runs/style_spread")
     spade_arguments(p, batch_size=16, amp="auto")
@@ -57,6 +60,8 @@ def main(argv=None) -> dict:
                    help="other kernel widths to refit the density with (cv, scott, silverman or numbers)")
     p.add_argument("--features-dir", default=None, help="where the feature U-Net is kept (default: --run-dir)")
     p.add_argument("--feature-steps", type=int, default=None, help="training batches of the feature U-Net (default: the kit's)")
+    p.add_argument("--extrapolations", type=float, nargs="*", default=[1.0, 1.5, 2.0, 3.0],
+                   help="style extrapolation factors to render the test label maps with (issue 23)")
     args = p.parse_args(argv)
     device, cache = prepare(args)
     hist, train_s = train_spade_of(args, cache, device)
@@ -111,6 +116,8 @@ def main(argv=None) -> dict:
     steps = {"steps": args.feature_steps} if args.feature_steps else {}
     model = feature_network(args.features_dir or args.run_dir, cache, seed=args.seed, device=device, **steps)
     fidelity, _ = judge_synthetic(generator.render(labels, styles=styles["kde"]), cache, model=model, seed=args.seed)
+    widened, _ = extrapolation_spread(generator, labels, real_table=real_table, names=names, seed=args.seed,
+                                      factors=args.extrapolations)
     shown = {"real": real_table, "N(0, I) styles": tables["standard"], "density styles": tables["kde"],
              "encoded styles": tables["encoded"]}
     viz.save_figure(viz.appearance_spread(shown, names=names), args.run_dir, "style_spread", "per_image_means")
@@ -128,6 +135,7 @@ def main(argv=None) -> dict:
         "priors": priors,
         "fidelity": {k: rounded(v, 4) for k, v in fidelity.to_dict().items()},
         "feature_dim": fidelity.attrs["feature_dim"],
+        "extrapolation": {f"{factor:g}": rounded(row, 3) for factor, row in widened.iterrows()},
     }
     print(json.dumps(result))
     return result

@@ -69,6 +69,7 @@ def test_style_spread_reports_every_prior_against_the_real_test_images(tmp_path,
                                 "--feature-steps", "4"])
     assert set(result["priors"]) == {"standard", "kde", "fitted", "kde_h0.5", "encoded"}
     assert set(result["fidelity"]) == {"synthetic", "real train"} and result["fidelity"]["synthetic"]["FID"] >= 0
+    assert list(result["extrapolation"]) == ["1", "1.5", "2", "3"] and "mean_LV" in result["extrapolation"]["2"]
     assert result["style_density"]["n_codes"] > 0 and result["test_slices"] > 0
     for prior in result["priors"].values():
         assert {"mean_LV", "noise_MYO", "bias"} <= set(prior["ratio"]) and set(prior["w1"]) == {"background", "RV", "MYO", "LV"}
