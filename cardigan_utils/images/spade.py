@@ -41,6 +41,11 @@ PAPER_MODULATION = {"modulation_kernel": 3, "block_modulation": False}
 """The SPADE paper's modulation (two 3x3 convolutions per norm): what a checkpoint without these settings has."""
 
 
+def _with_paper_modulation(model: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's ``model`` settings, with the paper's modulation where they predate the setting."""
+    return {**PAPER_MODULATION, **model}
+
+
 def spade_step(
     generator,
     discriminator,
@@ -299,7 +304,7 @@ def train_spade(
     start_epoch, history, state = resumed.start_epoch, resumed.history, resumed.state
     if state is not None:
         trained = resumed.config.get("model")
-        if trained is not None and {**PAPER_MODULATION, **trained} != model_config:
+        if trained is not None and _with_paper_modulation(trained) != model_config:
             raise ValueError(f"{run_dir / name}_last.pt was trained with {resumed.config['model']}, not {model_config}: "
                              "use another run_dir, or resume=False to start again")
         networks = {"generator": generator, "discriminator": discriminator, "encoder": encoder}
@@ -629,8 +634,8 @@ def load_spade(path: str | Path, *, device: str | torch.device | None = None) ->
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
     state, config = load_checkpoint(path, kind=FAMILY_NAME, map_location=str(device), keys=("generator",))
-    if isinstance(config.get("model"), dict):  # a checkpoint from before the lighter modulation has the paper's
-        config = {**config, "model": {**PAPER_MODULATION, **config["model"]}}
+    if isinstance(config.get("model"), dict):
+        config = {**config, "model": _with_paper_modulation(config["model"])}
     generator, _, encoder = build_from_config(build_spade, config, path=path, kind=FAMILY_NAME)
     load_weights(generator, state["generator"], path=path, part="generator")
     generator.to(device).eval()
