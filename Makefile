@@ -29,8 +29,9 @@ $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cardigan kit)" >/dev/null
 	touch $@
 
+# the study from data to verdict; the exercises run in `make lab` and in `make test`
 demo: venv
-	$(VENV)/bin/cardigan run --profile $(PROFILE) --dataset phantom-mri --run-dir $(RUN)
+	$(VENV)/bin/cardigan run --profile $(PROFILE) --dataset phantom-mri --run-dir $(RUN) --no-exercises
 
 test: venv
 	$(PY) -m pytest -q

@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
     run.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                      help="how long one cell may run before the notebook is stopped (default: the profile's)")
+    run.add_argument("--no-exercises", action="store_true",
+                     help="leave the notebooks' exercises out (the study alone, as `make demo` runs it)")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="extra notebook parameter (JSON value), e.g. -p max_epochs 2")
     seg = sub.add_parser("segment", help="segment every image of a folder (ACDC / CAMUS layout) with a trained U-Net")
@@ -261,7 +263,7 @@ def _refuse(message: str) -> int:
 def _run(args: argparse.Namespace) -> int:
     done = run_sequence(args.run_dir, profile=args.profile, dataset=args.dataset, seed=args.seed,
                         data_dir=args.data_dir, only=args.only, parameters={k: parse_value(v) for k, v in args.param},
-                        cell_timeout_s=args.cell_timeout)
+                        cell_timeout_s=args.cell_timeout, exercises=not args.no_exercises)
     print(f"cardigan: {len(done)} notebook(s) in {sum(d['seconds'] for d in done):.0f} s; results in "
           f"{Path(args.run_dir).resolve()}")
     return 0

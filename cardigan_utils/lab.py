@@ -150,6 +150,33 @@ def student_notebook(nb):
     return student
 
 
+def without_exercises(nb, *, note: str):
+    """A copy of a teacher notebook without its exercises (``nb`` is left as it is).
+
+    Every exercise cell goes: the statements (Markdown tagged ``exercise``) and every cell nbgrader
+    knows (solutions, checks, the students' answer cells). The first of them becomes one Markdown
+    cell holding ``note``, so a reader of the executed copy sees where the exercises were.
+
+    Args:
+        nb: a teacher notebook.
+        note: Markdown that stands where the exercises were.
+
+    Returns:
+        The notebook without its exercises (a copy of ``nb`` when it has none).
+    """
+    out = copy.deepcopy(nb)
+    kept, noted = [], False
+    for cell in out.cells:
+        if (cell.cell_type == "markdown" and EXERCISE_TAG in _tags(cell)) or _nbgrader(cell):
+            if not noted:
+                kept.append(nbformat.v4.new_markdown_cell(note))
+                noted = True
+            continue
+        kept.append(cell)
+    out.cells = kept
+    return out
+
+
 def lab_sheet(nb, *, name: str) -> str:
     """A short Markdown lab sheet for one notebook: objectives, time, exercises, good answers.
 

@@ -77,6 +77,10 @@ def sequence(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
     return found
 
 
+SKIPPED_EXERCISES = ("*This run left the exercises out (`cardigan run --no-exercises`, as `make demo` runs it); "
+                     "the notebook in `notebooks/` has them.*")
+"""What stands where the exercises were in a notebook executed without them."""
+
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 """Cells whose source holds this mark keep their outputs; nbval --nbval-lax compares them."""
 
@@ -143,6 +147,7 @@ def run_sequence(
     notebook_dir: str | Path = NOTEBOOK_DIR,
     kernel_name: str = "python3",
     cell_timeout_s: float | None = None,
+    exercises: bool = True,
     log=lambda line: print(line, flush=True),
 ) -> list[dict[str, Any]]:
     """Execute the notebook sequence into ``run_dir/notebooks``.
@@ -159,15 +164,19 @@ def run_sequence(
         kernel_name: Jupyter kernel.
         cell_timeout_s: how long one cell may run before the notebook is stopped and reported
             (default: the profile's ``cell_timeout_s``).
+        exercises: run the notebooks' exercises too; False leaves them out of the executed copies
+            (:func:`~cardigan_utils.lab.without_exercises`): the study alone, as ``make demo`` runs it.
         log: where progress lines go (printed by default).
 
     Returns:
-        One record per notebook: name, seconds, output path.
+        One record per notebook: name, seconds, output path, whether its exercises ran.
 
     Raises:
         NotebookFailed: naming the notebook, the cell and the error (or the cell timeout it ran past).
         ValueError: a parameter of the wrong type or out of range (before any notebook runs).
     """
+    from .lab import without_exercises  # here: lab imports this module (``sequence``)
+
     check_parameters({"seed": seed, **(parameters or {})})  # a bad value stops here, before any notebook runs
     if cell_timeout_s is None:
         cell_timeout_s = profile_params(profile)["cell_timeout_s"]
@@ -190,9 +199,13 @@ def run_sequence(
         params = {k: v for k, v in given.items() if k in declared_parameters(path)}
         output = out_dir / path.name
         start = time.perf_counter()
-        log(f"[{i}/{len(notebooks)}] {path.stem} ({profile}, {dataset}) ...")
+        log(f"[{i}/{len(notebooks)}] {path.stem} ({profile}, {dataset}{'' if exercises else ', no exercises'}) ...")
+        source = path
+        if not exercises:
+            source = output  # papermill reads it whole before writing the executed copy over it
+            nbformat.write(without_exercises(nbformat.read(str(path), as_version=4), note=SKIPPED_EXERCISES), str(source))
         try:
-            pm.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel_name,
+            pm.execute_notebook(str(source), str(output), parameters=params, kernel_name=kernel_name,
                                 cwd=str(path.parent), progress_bar=False, kernel_manager_class=LocalKernelManager,
                                 execution_timeout=cell_timeout_s)
         except PapermillExecutionError as err:
@@ -211,7 +224,7 @@ def run_sequence(
                                  f"the partly executed notebook is {output}") from None
         seconds = time.perf_counter() - start
         log(f"      done in {seconds:.0f} s -> {output}")
-        done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output)})
+        done.append({"notebook": path.name, "seconds": round(seconds, 1), "output": str(output), "exercises": exercises})
     write_text_atomic(run_dir / "sequence.json", json.dumps(done, indent=1))
     return done
 

@@ -68,6 +68,53 @@ def test_lab_sheet_lists_objectives_time_and_exercises():
     assert "**Exercise 1: Dice by hand** (2 points)" in sheet and "matches the kit within 1e-6" in sheet
 
 
+def test_without_exercises_keeps_every_other_cell_and_says_where_they_were():
+    teacher = _teacher()
+    answer = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={"nbgrader": {"solution": True, "grade": False,
+                                                                                    "grade_id": "answer", "schema_version": 3}})
+    after = nbformat.v4.new_code_cell("y = x + 1")
+    teacher.cells += [answer, after]
+    demo = lab.without_exercises(teacher, note="*no exercises here*")
+    assert [c.source for c in demo.cells] == [teacher.cells[0].source, "*no exercises here*", teacher.cells[4].source, "y = x + 1"]
+    assert demo.cells[0].outputs == teacher.cells[0].outputs  # the kept cells as they were
+    assert len(teacher.cells) == 7  # the teacher notebook is untouched
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    assert lab.without_exercises(plain, note="unused").cells == plain.cells
+
+
+def _names(cells) -> tuple[set[str], set[str]]:
+    """(names bound, names read) by the Python code of ``cells`` (IPython magics skipped)."""
+    import ast
+
+    bound, read = set(), set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Name):
+                (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, read
+
+
+def test_committed_notebooks_run_without_their_exercises():
+    """Nothing outside the exercises reads a name that only an exercise defines (``make demo`` leaves them out)."""
+    from cardigan_utils.notebook import sequence
+
+    for path in sequence():
+        teacher = nbformat.read(str(path), as_version=4)
+        demo = lab.without_exercises(teacher, note="left out")
+        assert not any(EXERCISE in c.source for c in demo.cells for EXERCISE in ("BEGIN SOLUTION", "lab.check("))
+        kept_bound, kept_read = _names(demo.cells)
+        exercise_bound, _ = _names([c for c in teacher.cells if c not in demo.cells])
+        orphans = (exercise_bound - kept_bound) & kept_read
+        assert not orphans, f"{path.name}: cells outside the exercises read {sorted(orphans)}, defined only in exercises"
+
+
 def test_check_speaks_in_words(capsys):
     lab.check(True, passed="Dice matches MONAI's.", failed="unused")
     assert "Well done: Dice matches MONAI's." in capsys.readouterr().out

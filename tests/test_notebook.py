@@ -49,6 +49,27 @@ def test_kernel_failures_name_the_notebook_and_unknown_parameters_are_refused(tm
         notebook.run_sequence(tmp_path / "run", notebook_dir=nbdir, parameters={"n_patinets": 3}, log=lambda line: None)
 
 
+def test_run_sequence_can_leave_the_exercises_out(tmp_path):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    path = _notebook(nbdir / "01_a.ipynb", ["import pathlib\npathlib.Path(run_dir, 'study.txt').write_text('ran')"],
+                     params="run_dir = 'x'\n")
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells += [nbformat.v4.new_markdown_cell("### Exercise 1: fail", metadata={"tags": ["exercise"]}),
+                 nbformat.v4.new_code_cell("raise RuntimeError('the exercise ran')",
+                                           metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": "e1"}})]
+    nbformat.write(nb, str(path))
+    lines = []
+    done = notebook.run_sequence(tmp_path / "run", notebook_dir=nbdir, exercises=False, log=lines.append)
+    assert (tmp_path / "run" / "study.txt").read_text() == "ran" and done[0]["exercises"] is False
+    assert "no exercises" in lines[0]
+    executed = nbformat.read(str(tmp_path / "run" / "notebooks" / "01_a.ipynb"), as_version=4)
+    assert executed.cells[-1].source == notebook.SKIPPED_EXERCISES
+    assert len(nbformat.read(str(path), as_version=4).cells) == 4  # the notebook itself keeps them
+    with pytest.raises(notebook.NotebookFailed, match="the exercise ran"):
+        notebook.run_sequence(tmp_path / "run2", notebook_dir=nbdir, log=lambda line: None)
+
+
 def test_relative_data_dir_is_resolved_from_the_caller(tmp_path, monkeypatch):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
