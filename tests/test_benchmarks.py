@@ -75,3 +75,19 @@ def test_style_spread_reports_every_prior_against_the_real_test_images(tmp_path,
         assert {"mean_LV", "noise_MYO", "bias"} <= set(prior["ratio"]) and set(prior["w1"]) == {"background", "RV", "MYO", "LV"}
     assert (tmp_path / "style_spread" / "figures" / "per_image_means.png").is_file()
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_metric_agreement_ranks_every_metric_against_the_synthetic_only_dice(tmp_path, capsys):
+    import metric_agreement
+
+    result = metric_agreement.main(["--profile", "smoke", "--epochs", "1", "2", "3", "--seeds", "0", "--n-synthetic",
+                                    "64", "--feature-steps", "2", "--run-dir", str(tmp_path), "--device", "cpu"])
+    assert [s["epoch"] for s in result["snapshots"]] == [1, 2, 3]
+    assert all(0 <= s["dice"] <= 1 and s["fid"] >= 0 and s["n_seeds"] == 1 for s in result["snapshots"])
+    assert {"fid", "kid", "ms_ssim", "w1_LV", "w1_mean"} <= set(result["agreement"])
+    assert all(a["n"] == 3 for a in result["agreement"].values())
+    assert result["yardstick"]["ms_ssim_gap"] == 0.0 and result["yardstick"]["fid"] >= 0
+    assert all((tmp_path / "snapshots" / f"epoch_{e:04d}" / "spade.pt").is_file() for e in (1, 2, 3))
+    assert (tmp_path / "metric_agreement" / "agreement.csv").is_file()
+    assert (tmp_path / "metric_agreement" / "figures" / "metrics_vs_dice.png").is_file()
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith('{"benchmark": "metric_agreement"')

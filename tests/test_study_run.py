@@ -105,6 +105,23 @@ def test_summary_and_paper_table():
     assert shown.loc["real+aug", ("in-domain", 5.0)].count("±") == 1
 
 
+def test_fidelity_beside_dice_puts_each_measure_next_to_its_real_yardstick():
+    table = _table().replace({"regime": {"real+aug": "real", "real+aug+synthetic": "synthetic"}})
+    judged = {"synthetic": {"FID": 2.0, "KID": 0.02, "MS-SSIM": 0.3}, "real train": {"FID": 1.0, "KID": 0.01, "MS-SSIM": 0.25}}
+    w1 = {"synthetic": {"RV": 0.02, "LV": 0.04}, "real": {"RV": 0.05, "LV": float("nan")}}
+    shown = study.fidelity_beside_dice(table, judged=judged, w1=w1)
+    assert list(shown.columns) == ["synthetic", "real"]
+    assert shown.iloc[0].tolist() == [2.0, 1.0] and shown.iloc[2].tolist() == [0.3, 0.25]
+    assert np.allclose(shown.iloc[3].tolist(), [0.03, 0.05])  # W1 means, NaN skipped
+    dice = shown[shown.index.str.startswith("Dice")]
+    assert len(dice) == 2 and "5%" in dice.index[0] and "100%" in dice.index[1]
+    low = table[(table.fraction == 0.05)].groupby(["regime", "seed"]).dice.mean().groupby("regime").mean()
+    assert np.isclose(dice.iloc[0]["synthetic"], low["synthetic"]) and np.isclose(dice.iloc[0]["real"], low["real"])
+    assert dice.iloc[0]["synthetic"] - dice.iloc[0]["real"] > 0.03  # the planted effect, on the right side
+    no_real = study.fidelity_beside_dice(table[table.regime == "synthetic"], judged=judged)
+    assert len(no_real) == 3  # no Dice row without the real-only U-Nets beside them
+
+
 def test_paired_difference_finds_a_real_effect_and_not_a_null_one():
     found = study.paired_difference(_table(effect=0.05), regime="real+aug+synthetic", baseline="real+aug",
                                     fraction=0.05, domain="in-domain")

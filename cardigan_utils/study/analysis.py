@@ -268,6 +268,48 @@ def generalisation_verdict(table: pd.DataFrame, *, in_domain: str = "in-domain",
     return lines
 
 
+def fidelity_beside_dice(results: pd.DataFrame, *, judged: dict[str, dict[str, float]],
+                         w1: dict[str, dict[str, float]] | None = None, domain: str = "in-domain") -> pd.DataFrame:
+    """The synthetic set judged as the field judges it, next to the test that matters: a U-Net trained on it alone.
+
+    Each row is one measure of the synthetic set beside the same measure of real images (the
+    yardstick): FID, KID and MS-SSIM diversity in the kit's features (notebook 04), the mean
+    per-tissue W1 of intensities, and, per share of real patients, the mean Dice on ``domain`` of the
+    ``synthetic`` regime's U-Nets beside the ``real`` regime's. Which fidelity measure predicts
+    that Dice takes several GANs to say (``benchmarks/metric_agreement.py``).
+
+    Args:
+        results: the table of :func:`run_study`.
+        judged: ``{"synthetic": {"FID", "KID", "MS-SSIM"}, "real train": {...}}``, as
+            :func:`~cardigan_utils.synthetic.judge_synthetic` returns it (its ``fid_kid_ms_ssim``
+            in notebook 04's ``metrics.json``); the real training slices scored against the real test ones.
+        w1: ``{"synthetic": {class: W1}, "real": {class: W1}}`` (optional): per-tissue Wasserstein
+            distances to the real test images of the synthetic set and of other real patients.
+        domain: the test domain of the Dice rows.
+
+    Returns:
+        One row per measure (index ``measure``), columns ``synthetic`` and ``real``; the Dice rows
+        are missing for a share of patients where either regime has no run.
+    """
+    rows = []
+    for key, label in (("FID", "FID (kit features; lower: closer to the real test images)"),
+                       ("KID", "KID (kit features)"), ("MS-SSIM", "MS-SSIM within the set (lower: more varied)")):
+        rows.append({"measure": label, "synthetic": float(judged["synthetic"][key]),
+                     "real": float(judged["real train"][key])})
+    if w1 is not None:
+        rows.append({"measure": "W1 of intensities, mean over tissues",
+                     "synthetic": float(np.nanmean(list(w1["synthetic"].values()))),
+                     "real": float(np.nanmean(list(w1["real"].values())))})
+    runs = run_means(results)
+    means = runs[runs.domain == domain].groupby(["regime", "fraction"])["mean"].mean()
+    for fraction in sorted(runs.fraction.unique()):
+        if ("synthetic", fraction) in means.index and ("real", fraction) in means.index:
+            rows.append({"measure": f"Dice on {domain} of a U-Net trained on it alone, as many slices as {fraction:.0%} "
+                                    "of the real patients (real: the real-only U-Net)",
+                         "synthetic": float(means["synthetic", fraction]), "real": float(means["real", fraction])})
+    return pd.DataFrame(rows, columns=["measure", "synthetic", "real"]).set_index("measure")
+
+
 def clinical_table(results: pd.DataFrame) -> pd.DataFrame:
     """LV end-diastolic / end-systolic volumes and ejection fraction per patient, predicted and true.
 
