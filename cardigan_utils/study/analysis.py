@@ -300,9 +300,9 @@ def fidelity_beside_dice(results: pd.DataFrame, *, judged: dict[str, dict[str, f
         rows.append({"measure": "W1 of intensities, mean over tissues",
                      "synthetic": float(np.nanmean(list(w1["synthetic"].values()))),
                      "real": float(np.nanmean(list(w1["real"].values())))})
-    runs = run_means(results)
-    means = runs[runs.domain == domain].groupby(["regime", "fraction"])["mean"].mean()
-    for fraction in sorted(runs.fraction.unique()):
+    summary = summary_table(results)
+    means = summary[summary.domain == domain].set_index(["regime", "fraction"])["mean"]
+    for fraction in sorted(summary.fraction.unique()):
         if ("synthetic", fraction) in means.index and ("real", fraction) in means.index:
             rows.append({"measure": f"Dice on {domain} of a U-Net trained on it alone, as many slices as {fraction:.0%} "
                                     "of the real patients (real: the real-only U-Net)",
