@@ -23,12 +23,11 @@ from typing import Any
 
 import nbformat
 
-from .notebook import sequence
+from .notebook import EXERCISE_TAG, cell_tags, nbgrader_metadata, sequence
 from .runs import OutputRecord, check_apart, check_output_dir
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 TEACHER_TAG = "teacher"
-EXERCISE_TAG = "exercise"
 
 
 class CheckFailed(AssertionError):
@@ -51,14 +50,6 @@ def check(ok: bool, *, passed: str, failed: str) -> None:
     print(f"Well done: {passed}")
 
 
-def _nbgrader(cell) -> dict[str, Any]:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
 def exercises(nb) -> list[dict[str, Any]]:
     """The exercises of a teacher notebook, in order.
 
@@ -72,13 +63,13 @@ def exercises(nb) -> list[dict[str, Any]]:
     """
     found: list[dict[str, Any]] = []
     for cell in nb.cells:
-        if cell.cell_type == "markdown" and EXERCISE_TAG in _tags(cell):
+        if cell.cell_type == "markdown" and EXERCISE_TAG in cell_tags(cell):
             text = cell.source.strip()
             good = re.search(r"\*\*A good answer\*\*(.*?)(?:\n\n|$)", text, flags=re.S)
             found.append({"title": text.splitlines()[0].lstrip("# ").strip(), "text": text,
                           "good_answer": " ".join(good.group(1).split()).strip(" :") if good else "", "points": 0.0, "grade_ids": []})
-        elif found and _nbgrader(cell):
-            meta = _nbgrader(cell)
+        elif found and nbgrader_metadata(cell):
+            meta = nbgrader_metadata(cell)
             found[-1]["grade_ids"].append(meta.get("grade_id", ""))
             if meta.get("grade"):
                 found[-1]["points"] += float(meta.get("points", 0))
@@ -97,7 +88,7 @@ def check_teacher_notebook(nb) -> list[str]:
     """
     problems, ids = [], []
     for i, cell in enumerate(nb.cells):
-        meta = _nbgrader(cell)
+        meta = nbgrader_metadata(cell)
         begin, end = (cell.source.count(m) for m in SOLUTION_MARKERS)
         if begin != end:
             problems.append(f"cell {i}: {begin} BEGIN SOLUTION and {end} END SOLUTION markers")
@@ -139,7 +130,7 @@ def student_notebook(nb):
     if problems:
         raise ValueError("teacher notebook: " + "; ".join(problems))
     student = copy.deepcopy(nb)
-    student.cells = [c for c in student.cells if TEACHER_TAG not in _tags(c)]
+    student.cells = [c for c in student.cells if TEACHER_TAG not in cell_tags(c)]
     resources: dict[str, Any] = {}
     for step in (ClearSolutions(), ClearHiddenTests(), ClearOutput(), LockCells()):
         student, resources = step.preprocess(student, resources)
@@ -148,33 +139,6 @@ def student_notebook(nb):
             raise ValueError("a solution region survived in the student copy")
     student.metadata.pop("papermill", None)
     return student
-
-
-def without_exercises(nb, *, note: str):
-    """A copy of a teacher notebook without its exercises (``nb`` is left as it is).
-
-    Every exercise cell goes: the statements (Markdown tagged ``exercise``) and every cell nbgrader
-    knows (solutions, checks, the students' answer cells). The first of them becomes one Markdown
-    cell holding ``note``, so a reader of the executed copy sees where the exercises were.
-
-    Args:
-        nb: a teacher notebook.
-        note: Markdown that stands where the exercises were.
-
-    Returns:
-        The notebook without its exercises (a copy of ``nb`` when it has none).
-    """
-    out = copy.deepcopy(nb)
-    kept, noted = [], False
-    for cell in out.cells:
-        if (cell.cell_type == "markdown" and EXERCISE_TAG in _tags(cell)) or _nbgrader(cell):
-            if not noted:
-                kept.append(nbformat.v4.new_markdown_cell(note))
-                noted = True
-            continue
-        kept.append(cell)
-    out.cells = kept
-    return out
 
 
 def lab_sheet(nb, *, name: str) -> str:
@@ -261,11 +225,11 @@ def fill_in(student, teacher):
     """
     region = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n?", flags=re.S | re.M)
     stub = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*\n?", flags=re.M)
-    answers = {_nbgrader(c).get("grade_id"): [m.group(2) for m in region.finditer(c.source + "\n")]
-               for c in teacher.cells if _nbgrader(c).get("solution")}
+    answers = {nbgrader_metadata(c).get("grade_id"): [m.group(2) for m in region.finditer(c.source + "\n")]
+               for c in teacher.cells if nbgrader_metadata(c).get("solution")}
     filled = copy.deepcopy(student)
     for cell in filled.cells:
-        meta = _nbgrader(cell)
+        meta = nbgrader_metadata(cell)
         if not meta.get("solution") or cell.cell_type != "code":
             continue
         pending = iter(answers[meta["grade_id"]])

@@ -1,4 +1,5 @@
-"""The notebook sequence: find the numbered notebooks, run them with papermill, clean them.
+"""The notebook sequence: find the numbered notebooks, run them with papermill (with or without
+their exercises), clean them.
 
 ``cardigan run`` (:mod:`cardigan_utils.cli`) calls :func:`run_sequence`: every numbered notebook
 of ``notebooks/`` in order into ``<run_dir>/notebooks/``, each given the parameters it declares in
@@ -8,6 +9,7 @@ its ``parameters`` cell; one line per notebook and, on failure, the notebook and
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import shutil
@@ -75,6 +77,62 @@ def sequence(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"{notebook_dir}: no numbered notebooks (01_*.ipynb ...)")
     return found
+
+
+EXERCISE_TAG = "exercise"
+"""Markdown cells with this tag state an exercise; its solution and check cells carry nbgrader
+metadata (the whole structure: :mod:`cardigan_utils.lab`)."""
+
+
+def cell_tags(cell) -> list[str]:
+    """A cell's tags (empty when it has none).
+
+    Args:
+        cell: a notebook cell.
+
+    Returns:
+        The tags.
+    """
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def nbgrader_metadata(cell) -> dict[str, Any]:
+    """A cell's nbgrader metadata (empty when it has none).
+
+    Args:
+        cell: a notebook cell.
+
+    Returns:
+        Its ``metadata["nbgrader"]``.
+    """
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def without_exercises(nb, *, note: str):
+    """A copy of a teacher notebook without its exercises (``nb`` is left as it is).
+
+    Every exercise cell goes: the statements (Markdown tagged ``exercise``) and every cell nbgrader
+    knows (solutions, checks, the students' answer cells). The first of them becomes one Markdown
+    cell holding ``note``, so a reader of the executed copy sees where the exercises were.
+
+    Args:
+        nb: a teacher notebook.
+        note: Markdown that stands where the exercises were.
+
+    Returns:
+        The notebook without its exercises (a copy of ``nb`` when it has none).
+    """
+    out = copy.deepcopy(nb)
+    kept, noted = [], False
+    for cell in out.cells:
+        if (cell.cell_type == "markdown" and EXERCISE_TAG in cell_tags(cell)) or nbgrader_metadata(cell):
+            if not noted:
+                kept.append(nbformat.v4.new_markdown_cell(note))
+                noted = True
+            continue
+        kept.append(cell)
+    out.cells = kept
+    return out
 
 
 SKIPPED_EXERCISES = ("*This run left the exercises out (`cardigan run --no-exercises`, as `make demo` runs it); "
@@ -165,7 +223,7 @@ def run_sequence(
         cell_timeout_s: how long one cell may run before the notebook is stopped and reported
             (default: the profile's ``cell_timeout_s``).
         exercises: run the notebooks' exercises too; False leaves them out of the executed copies
-            (:func:`~cardigan_utils.lab.without_exercises`): the study alone, as ``make demo`` runs it.
+            (:func:`without_exercises`): the study alone, as ``make demo`` runs it.
         log: where progress lines go (printed by default).
 
     Returns:
@@ -175,8 +233,6 @@ def run_sequence(
         NotebookFailed: naming the notebook, the cell and the error (or the cell timeout it ran past).
         ValueError: a parameter of the wrong type or out of range (before any notebook runs).
     """
-    from .lab import without_exercises  # here: lab imports this module (``sequence``)
-
     check_parameters({"seed": seed, **(parameters or {})})  # a bad value stops here, before any notebook runs
     if cell_timeout_s is None:
         cell_timeout_s = profile_params(profile)["cell_timeout_s"]

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from cardigan_utils import lab
+from cardigan_utils import lab, notebook
 
 
 def _teacher():
@@ -74,12 +74,12 @@ def test_without_exercises_keeps_every_other_cell_and_says_where_they_were():
                                                                                     "grade_id": "answer", "schema_version": 3}})
     after = nbformat.v4.new_code_cell("y = x + 1")
     teacher.cells += [answer, after]
-    demo = lab.without_exercises(teacher, note="*no exercises here*")
+    demo = notebook.without_exercises(teacher, note="*no exercises here*")
     assert [c.source for c in demo.cells] == [teacher.cells[0].source, "*no exercises here*", teacher.cells[4].source, "y = x + 1"]
     assert demo.cells[0].outputs == teacher.cells[0].outputs  # the kept cells as they were
     assert len(teacher.cells) == 7  # the teacher notebook is untouched
     plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
-    assert lab.without_exercises(plain, note="unused").cells == plain.cells
+    assert notebook.without_exercises(plain, note="unused").cells == plain.cells
 
 
 def _names(cells) -> tuple[set[str], set[str]]:
@@ -103,11 +103,9 @@ def _names(cells) -> tuple[set[str], set[str]]:
 
 def test_committed_notebooks_run_without_their_exercises():
     """Nothing outside the exercises reads a name that only an exercise defines (``make demo`` leaves them out)."""
-    from cardigan_utils.notebook import sequence
-
-    for path in sequence():
+    for path in notebook.sequence():
         teacher = nbformat.read(str(path), as_version=4)
-        demo = lab.without_exercises(teacher, note="left out")
+        demo = notebook.without_exercises(teacher, note="left out")
         assert not any(EXERCISE in c.source for c in demo.cells for EXERCISE in ("BEGIN SOLUTION", "lab.check("))
         kept_bound, kept_read = _names(demo.cells)
         exercise_bound, _ = _names([c for c in teacher.cells if c not in demo.cells])
