@@ -67,7 +67,7 @@ from cardigan_utils.metrics import intensity_distances
 from cardigan_utils.runs import (atomic_path, cache_dir, model_path, synthetic_cache_name, synthetic_dir,
                                  write_csv_atomic, write_text_atomic)
 from cardigan_utils.shapes import load_vae, train_vae
-from cardigan_utils.study import run_means, run_study
+from cardigan_utils.study import run_study, summary_table
 from cardigan_utils.synthetic import (feature_network, generate_dataset, generation_parameters, judge_synthetic,
                                       metric_agreement, to_cache)
 
@@ -290,10 +290,9 @@ def measure_snapshot(snapshot: Path, *, epoch: int, cache, vae, vae_path: Path, 
                         fractions=[1.0], seeds=seeds, mix_ratio=seg["mix_ratio"], max_epochs=seg["max_epochs"],
                         batch_size=seg["batch_size"], steps_per_epoch=seg["steps_per_epoch"],
                         channels=tuple(seg["channels"]), device=device, progress_bar=progress_enabled(), log=_log)
-    runs = run_means(results).query("domain == 'in-domain' and regime == 'synthetic'")
-    dice = runs[runs.seed.isin(seeds)]["mean"]
+    dice = summary_table(results[results.seed.isin(seeds)]).query("domain == 'in-domain' and regime == 'synthetic'").iloc[0]
     synth, real = fidelity["synthetic"], fidelity["real train"]
-    row = {"epoch": epoch, "dice": float(dice.mean()), "dice_sd": float(dice.std()), "n_seeds": int(len(dice)),
+    row = {"epoch": epoch, "dice": float(dice["mean"]), "dice_sd": float(dice["std"]), "n_seeds": int(dice["n_seeds"]),
            "fid": float(synth["FID"]), "kid": float(synth["KID"]), "ms_ssim": float(synth["MS-SSIM"]),
            "ms_ssim_gap": abs(float(synth["MS-SSIM"] - real["MS-SSIM"])), **w1_columns(w1)}
     return row, fidelity
